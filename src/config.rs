@@ -1,0 +1,249 @@
+//! Command-line flags: [`Config`], its defaults, `--help`, and the duration and size parsers.
+
+use std::net::IpAddr;
+use std::path::PathBuf;
+use std::time::Duration;
+
+use crate::error::{Error, Result};
+
+/// Everything the server can be told on the command line.
+///
+/// `Config::default()` is what `wslab` with no flags runs; tests start from it
+/// and change the fields they need.
+#[derive(Debug, Clone)]
+pub struct Config {
+    /// Address to listen on (`--host`).
+    pub host: IpAddr,
+    /// Port to listen on; 0 takes a free one (`--port`).
+    pub port: u16,
+    /// Web root served over HTTP (`--www`).
+    pub www: PathBuf,
+    /// Where durable data such as reservations lives (`--data`).
+    pub data: PathBuf,
+    /// Workshops file for the workshop app (`--workshops`); `None` means the built-in sample.
+    pub workshops: Option<PathBuf>,
+    /// Log level (`--log-level`).
+    pub log_level: log::LevelFilter,
+    /// App that answers WebSocket upgrades on `/` (`--root-app`).
+    pub root_app: String,
+    /// Connections at once, of every kind (`--max-connections`).
+    pub max_connections: usize,
+    /// Largest WebSocket message accepted, in bytes (`--max-message-size`).
+    pub max_message_size: usize,
+    /// Queued outgoing messages per client before it is closed with 1008 (`--outbox-size`).
+    pub outbox_size: usize,
+    /// Time a new connection has to send its request head (`--handshake-timeout`).
+    pub handshake_timeout: Duration,
+    /// Keepalive ping interval; a client silent for two intervals is closed (`--ping-interval`).
+    /// Zero turns keepalive off.
+    pub ping_interval: Duration,
+    /// Origins allowed to open WebSockets; empty means any (`--allow-origin`, repeatable).
+    pub allow_origins: Vec<String>,
+}
+
+impl Default for Config {
+    fn default() -> Self {
+        Config {
+            host: IpAddr::from([0, 0, 0, 0]),
+            port: 8080,
+            www: PathBuf::from("www"),
+            data: PathBuf::from("data"),
+            workshops: None,
+            log_level: log::LevelFilter::Info,
+            root_app: "lobby".to_string(),
+            max_connections: 10_000,
+            max_message_size: 1 << 20,
+            outbox_size: 1024,
+            handshake_timeout: Duration::from_secs(10),
+            ping_interval: Duration::from_secs(30),
+            allow_origins: Vec::new(),
+        }
+    }
+}
+
+/// The apps that `--root-app` may name.
+pub const ROOT_APPS: &[&str] = &["echo", "lobby", "chat", "workshop", "relay"];
+
+/// What `wslab --help` prints.
+pub const HELP: &str = "\
+wslab: a WebSocket server for teaching real-time web pages
+
+Usage: wslab [OPTIONS]
+
+Options:
+  --host ADDR               address to listen on [default: 0.0.0.0]
+  --port PORT               port to listen on; 0 takes a free one [default: 8080]
+  --www DIR                 web root served over HTTP [default: www]
+  --data DIR                directory for durable data (reservations.json) [default: data]
+  --workshops FILE          JSON list of {\"id\",\"title\",\"capacity\"} [default: built-in sample]
+  --root-app APP            app on ws://host:port/: echo, lobby, chat, workshop, relay [default: lobby]
+  --log-level LEVEL         error, warn, info, debug, trace [default: info]
+
+Limits (durations: 10s, 500ms; sizes: 1048576, 64KiB, 16MiB):
+  --max-connections N       connections at once; beyond it HTTP 503 [default: 10000]
+  --max-message-size SIZE   largest WebSocket message; beyond it close 1009 [default: 1MiB]
+  --outbox-size N           queued outgoing messages per client; beyond it close 1008 [default: 1024]
+  --handshake-timeout DUR   time to send a request head [default: 10s]
+  --ping-interval DUR       keepalive ping; silent for 2 intervals is closed; 0 turns it off [default: 30s]
+  --allow-origin ORIGIN     allowed WebSocket Origin, repeatable; others get 403 [default: any]
+
+  -h, --help                print this help
+";
+
+/// What the command line asked for.
+#[derive(Debug)]
+pub enum Command {
+    /// Run the server with this configuration.
+    Run(Config),
+    /// Print [`HELP`] and exit 0.
+    Help,
+}
+
+impl Config {
+    /// Parses the arguments after the program name.
+    ///
+    /// # Errors
+    ///
+    /// [`Error::Usage`] naming the flag for an unknown flag, a missing value or a
+    /// value that does not parse.
+    pub fn from_args<I, S>(args: I) -> Result<Command>
+    where
+        I: IntoIterator<Item = S>,
+        S: Into<String>,
+    {
+        let mut config = Config::default();
+        let mut args = args.into_iter().map(Into::into);
+        while let Some(arg) = args.next() {
+            let (flag, inline) = match arg.split_once('=') {
+                Some((f, v)) if f.starts_with("--") => (f.to_string(), Some(v.to_string())),
+                _ => (arg.clone(), None),
+            };
+            if flag == "-h" || flag == "--help" {
+                return Ok(Command::Help);
+            }
+            let mut value = || {
+                inline
+                    .clone()
+                    .or_else(|| args.next())
+                    .ok_or_else(|| Error::Usage(format!("{flag} needs a value")))
+            };
+            let bad = |v: &str, what: &str| Error::Usage(format!("{flag}: {v:?} is not {what}"));
+            match flag.as_str() {
+                "--host" => {
+                    let v = value()?;
+                    config.host = v.parse().map_err(|_| bad(&v, "an IP address"))?;
+                }
+                "--port" => {
+                    let v = value()?;
+                    config.port = v.parse().map_err(|_| bad(&v, "a port number"))?;
+                }
+                "--www" => config.www = PathBuf::from(value()?),
+                "--data" => config.data = PathBuf::from(value()?),
+                "--workshops" => config.workshops = Some(PathBuf::from(value()?)),
+                "--log-level" => {
+                    let v = value()?;
+                    config.log_level = v.parse().map_err(|_| bad(&v, "a log level"))?;
+                }
+                "--root-app" => {
+                    let v = value()?;
+                    if !ROOT_APPS.contains(&v.as_str()) {
+                        return Err(bad(&v, "one of echo, lobby, chat, workshop, relay"));
+                    }
+                    config.root_app = v;
+                }
+                "--max-connections" => {
+                    let v = value()?;
+                    config.max_connections = parse_count(&v).ok_or_else(|| bad(&v, "a count"))?;
+                }
+                "--max-message-size" => {
+                    let v = value()?;
+                    config.max_message_size = parse_size(&v).ok_or_else(|| bad(&v, "a size"))?;
+                }
+                "--outbox-size" => {
+                    let v = value()?;
+                    config.outbox_size = parse_count(&v).ok_or_else(|| bad(&v, "a count"))?;
+                }
+                "--handshake-timeout" => {
+                    let v = value()?;
+                    config.handshake_timeout = parse_duration(&v)
+                        .filter(|d| !d.is_zero())
+                        .ok_or_else(|| bad(&v, "a duration above zero"))?;
+                }
+                "--ping-interval" => {
+                    let v = value()?;
+                    config.ping_interval = parse_duration(&v).ok_or_else(|| bad(&v, "a duration"))?;
+                }
+                "--allow-origin" => config.allow_origins.push(value()?),
+                _ => return Err(Error::Usage(format!("unknown flag {arg:?} (see --help)"))),
+            }
+        }
+        Ok(Command::Run(config))
+    }
+}
+
+fn parse_count(s: &str) -> Option<usize> {
+    s.parse().ok().filter(|&n| n > 0)
+}
+
+/// Parses `10`, `10s` or `500ms`; a bare number is seconds.
+pub fn parse_duration(s: &str) -> Option<Duration> {
+    let s = s.trim();
+    if let Some(ms) = s.strip_suffix("ms") {
+        ms.trim().parse().ok().map(Duration::from_millis)
+    } else {
+        let secs = s.strip_suffix('s').unwrap_or(s).trim();
+        secs.parse().ok().map(Duration::from_secs)
+    }
+}
+
+/// Parses `1048576`, `64KiB` or `16MiB` (also `KB`/`MB`/`K`/`M`, all powers of 1024).
+pub fn parse_size(s: &str) -> Option<usize> {
+    let s = s.trim();
+    let split = s.find(|c: char| !c.is_ascii_digit()).unwrap_or(s.len());
+    let (num, unit) = s.split_at(split);
+    let n: usize = num.parse().ok()?;
+    let mult = match unit.trim().to_ascii_lowercase().as_str() {
+        "" | "b" => 1,
+        "k" | "kb" | "kib" => 1 << 10,
+        "m" | "mb" | "mib" => 1 << 20,
+        "g" | "gb" | "gib" => 1 << 30,
+        _ => return None,
+    };
+    n.checked_mul(mult).filter(|&n| n > 0)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn run(args: &[&str]) -> Config {
+        match Config::from_args(args.iter().copied()).unwrap() {
+            Command::Run(c) => c,
+            Command::Help => panic!("help"),
+        }
+    }
+
+    #[test]
+    fn durations_and_sizes() {
+        assert_eq!(parse_duration("500ms"), Some(Duration::from_millis(500)));
+        assert_eq!(parse_duration("10s"), Some(Duration::from_secs(10)));
+        assert_eq!(parse_duration("7"), Some(Duration::from_secs(7)));
+        assert_eq!(parse_duration("x"), None);
+        assert_eq!(parse_size("16MiB"), Some(16 << 20));
+        assert_eq!(parse_size("64KiB"), Some(64 << 10));
+        assert_eq!(parse_size("1000"), Some(1000));
+        assert_eq!(parse_size("5 parsecs"), None);
+    }
+
+    #[test]
+    fn flags() {
+        let c = run(&["--port", "0", "--ping-interval=500ms", "--allow-origin", "http://a"]);
+        assert_eq!(c.port, 0);
+        assert_eq!(c.ping_interval, Duration::from_millis(500));
+        assert_eq!(c.allow_origins, vec!["http://a".to_string()]);
+        assert!(Config::from_args(["--nope"]).is_err());
+        assert!(Config::from_args(["--port"]).is_err());
+        assert!(Config::from_args(["--root-app", "x"]).is_err());
+        assert!(matches!(Config::from_args(["-h"]), Ok(Command::Help)));
+    }
+}

@@ -1,0 +1,90 @@
+//! One thread per connection: read the first bytes, classify the peer
+//! (spec §1), and hand the connection to the HTTP responder, the WebSocket
+//! client loop, or the plain-socket backend reader.
+
+pub mod backend;
+pub mod ws;
+
+use std::io::{self, Read};
+use std::net::{SocketAddr, TcpStream};
+use std::sync::Arc;
+use std::time::Instant;
+
+use log::{debug, warn};
+
+use crate::error::{Error, Result};
+use crate::http::{self, Peer, Response};
+use crate::server::Shared;
+
+/// Serves one accepted connection to its end. Errors are logged here: the
+/// ones that are just peers going away at debug level, the rest as warnings.
+pub(crate) fn handle_connection(stream: TcpStream, peer: SocketAddr, server: Arc<Shared>) {
+    if let Err(e) = serve(stream, peer, &server) {
+        if is_noise(&e) {
+            debug!("{peer}: {e}");
+        } else {
+            warn!("{peer}: {e}");
+        }
+    }
+}
+
+/// Errors that only mean the peer went away or was slow.
+fn is_noise(e: &Error) -> bool {
+    let io_noise = |e: &io::Error| {
+        matches!(
+            e.kind(),
+            io::ErrorKind::ConnectionReset
+                | io::ErrorKind::ConnectionAborted
+                | io::ErrorKind::BrokenPipe
+                | io::ErrorKind::UnexpectedEof
+                | io::ErrorKind::WouldBlock
+                | io::ErrorKind::TimedOut
+        )
+    };
+    match e {
+        Error::Io(e) => io_noise(e),
+        Error::WebSocket(tungstenite::Error::Io(e)) => io_noise(e),
+        Error::WebSocket(tungstenite::Error::ConnectionClosed | tungstenite::Error::AlreadyClosed) => true,
+        _ => false,
+    }
+}
+
+fn serve(mut stream: TcpStream, peer: SocketAddr, server: &Arc<Shared>) -> Result<()> {
+    stream.set_nodelay(true)?;
+    let deadline = Instant::now() + server.config.handshake_timeout;
+    let mut buf = Vec::with_capacity(1024);
+    let mut chunk = [0u8; 2048];
+    loop {
+        match http::classify(&buf) {
+            Peer::NeedMore => {}
+            Peer::Http(req) if req.is_upgrade() => return ws::serve(stream, peer, buf, req, server),
+            Peer::Http(req) => return Ok(http::handle(stream, buf, req, server)?),
+            // The plain-socket peers of spec §3.5 (backend scripts) plug in here.
+            Peer::Backend => return backend::serve(stream, peer, buf, server),
+            Peer::Invalid => return refuse(stream, 400, "bad request: this port speaks HTTP and WebSocket"),
+            Peer::TooLarge => return refuse(stream, 431, "request head too large (limit 8 KiB)"),
+        }
+        let left = deadline.saturating_duration_since(Instant::now());
+        if left.is_zero() {
+            debug!("{peer}: nothing complete within the handshake timeout, closing");
+            return Ok(());
+        }
+        stream.set_read_timeout(Some(left))?;
+        match stream.read(&mut chunk) {
+            Ok(0) => return Ok(()),
+            Ok(n) => buf.extend_from_slice(&chunk[..n]),
+            Err(e) if matches!(e.kind(), io::ErrorKind::WouldBlock | io::ErrorKind::TimedOut) => {
+                debug!("{peer}: nothing complete within the handshake timeout, closing");
+                return Ok(());
+            }
+            Err(e) if e.kind() == io::ErrorKind::Interrupted => {}
+            Err(e) => return Err(e.into()),
+        }
+    }
+}
+
+fn refuse(mut stream: TcpStream, status: u16, message: &str) -> Result<()> {
+    Response::text(status, message).write_to(&mut stream, false)?;
+    http::finish(stream);
+    Ok(())
+}

@@ -1,0 +1,267 @@
+//! The dispatcher thread: owns the client registry and the apps, turns
+//! [`Event`]s from client threads into app hook calls, and hands each client
+//! its outgoing messages in batches.
+
+pub mod clients;
+
+use std::any::Any;
+use std::panic::{catch_unwind, AssertUnwindSafe};
+use std::sync::atomic::Ordering;
+use std::time::{Duration, Instant};
+
+use crossbeam_channel::{never, select, tick, Receiver, Sender};
+use log::{debug, error, info, warn};
+use serde_json::{json, Value};
+use tungstenite::Message;
+
+use crate::apps::{ApiRequest, ApiResponse, App, Ctx};
+pub use clients::{AppId, ClientHandle, ClientId, ClientInfo, ClientKind, Hub};
+
+/// How many events the dispatcher handles before it hands out the batches.
+/// Bounds the latency a long burst can add to the first message in it.
+const MAX_ROUND: usize = 4096;
+
+/// What client threads, HTTP handlers and app helpers tell the dispatcher.
+///
+/// Fields: `id` is the client concerned, `app` the app addressed, `reply`
+/// where the answer goes.
+#[allow(missing_docs)]
+pub enum Event {
+    /// A client finished its handshake and joined `info.app`.
+    Open { id: ClientId, info: ClientInfo, handle: ClientHandle },
+    /// A client sent a text or binary message.
+    Message { id: ClientId, message: Message },
+    /// A client is gone (closed, failed, or its thread ended).
+    Close { id: ClientId },
+    /// A client's connection failed with an error before it went away.
+    Error { id: ClientId, error: String },
+    /// An HTTP request for an app's `/api` route.
+    Request { app: AppId, request: ApiRequest, reply: Sender<ApiResponse> },
+    /// `GET /api/status`.
+    Status { reply: Sender<Value> },
+    /// Something an app's helper thread sent through a [`crate::Notifier`].
+    Notify { app: AppId, payload: Box<dyn Any + Send> },
+    /// Close every client with 1001, stop the apps, and end the thread.
+    Shutdown,
+}
+
+/// What the dispatcher hands a client thread.
+#[derive(Debug)]
+pub enum Outgoing {
+    /// Messages to write, in order, then flush once.
+    Batch(Vec<Message>),
+    /// Close the connection with this code and reason.
+    Close(u16, String),
+}
+
+/// A registered app and its name (used in logs and `/api/status`).
+pub(crate) struct Slot {
+    pub name: String,
+    pub app: Box<dyn App>,
+}
+
+/// The dispatcher's state: the apps and the registry.
+pub(crate) struct Dispatcher {
+    apps: Vec<Slot>,
+    hub: Hub,
+    ping_interval: Duration,
+}
+
+impl Dispatcher {
+    pub(crate) fn new(
+        apps: Vec<Slot>,
+        outbox_size: usize,
+        ping_interval: Duration,
+        events: Sender<Event>,
+    ) -> Self {
+        let hub = Hub::new(apps.len(), outbox_size, events);
+        Dispatcher { apps, hub, ping_interval }
+    }
+
+    /// Runs until [`Event::Shutdown`] or until every sender is gone.
+    pub(crate) fn run(mut self, events: Receiver<Event>) {
+        for app in 0..self.apps.len() {
+            self.call(app, None, "on_start", |a, ctx| a.on_start(ctx));
+        }
+        let ticker = if self.ping_interval.is_zero() { never() } else { tick(self.ping_interval) };
+        loop {
+            select! {
+                recv(events) -> event => {
+                    let Ok(event) = event else { break };
+                    if !self.handle(event) {
+                        break;
+                    }
+                    // Drain what else is queued, then hand out one batch per client.
+                    let mut stop = false;
+                    for _ in 0..MAX_ROUND {
+                        match events.try_recv() {
+                            Ok(event) => {
+                                if !self.handle(event) {
+                                    stop = true;
+                                    break;
+                                }
+                            }
+                            Err(_) => break,
+                        }
+                    }
+                    self.hub.flush();
+                    if stop {
+                        break;
+                    }
+                }
+                recv(ticker) -> _ => {
+                    self.keepalive();
+                    self.hub.flush();
+                }
+            }
+        }
+        self.shutdown();
+    }
+
+    /// Handles one event; false means stop.
+    fn handle(&mut self, event: Event) -> bool {
+        match event {
+            Event::Open { id, info, handle } => {
+                let app = info.app;
+                self.hub.add(id, info, handle);
+                self.call(app, Some(id), "on_open", |a, ctx| a.on_open(ctx, id));
+            }
+            Event::Message { id, message } => {
+                let Some(app) = self.hub.info(id).map(|i| i.app) else { return true };
+                self.hub.stats.messages_in += 1;
+                self.call(app, Some(id), "on_message", |a, ctx| a.on_message(ctx, id, message));
+            }
+            Event::Close { id } => {
+                if let Some(info) = self.hub.remove(id, None) {
+                    info!("client {id} ({}) closed", info.peer);
+                    self.call(info.app, None, "on_close", |a, ctx| a.on_close(ctx, id));
+                }
+            }
+            Event::Error { id, error } => {
+                if let Some(app) = self.hub.info(id).map(|i| i.app) {
+                    self.call(app, Some(id), "on_error", |a, ctx| a.on_error(ctx, id, &error));
+                }
+            }
+            Event::Request { app, request, reply } => {
+                let mut response = None;
+                self.call(app, None, "on_request", |a, ctx| response = a.on_request(ctx, &request));
+                let response = response.unwrap_or_else(|| ApiResponse::error(404, "not found"));
+                let _ = reply.send(response);
+            }
+            Event::Status { reply } => {
+                let _ = reply.send(self.status());
+            }
+            Event::Notify { app, payload } => {
+                self.call(app, None, "on_notify", |a, ctx| a.on_notify(ctx, payload));
+            }
+            Event::Shutdown => return false,
+        }
+        true
+    }
+
+    /// Calls one app hook under `catch_unwind`, then carries out the closes it asked for.
+    /// A panic is logged with the app and client, and that client is closed with 1011.
+    fn call(
+        &mut self,
+        app: AppId,
+        client: Option<ClientId>,
+        hook: &str,
+        f: impl FnOnce(&mut dyn App, &mut Ctx),
+    ) {
+        let slot = &mut self.apps[app];
+        let mut ctx = Ctx::new(&mut self.hub, app);
+        let result = catch_unwind(AssertUnwindSafe(|| f(slot.app.as_mut(), &mut ctx)));
+        if let Err(panic) = result {
+            let what = panic_message(&panic);
+            match client {
+                Some(id) => {
+                    error!(
+                        "app {}: panic in {hook} for client {id}: {what}; closing it with 1011",
+                        slot.name
+                    );
+                    self.hub.close(id, 1011, "internal error");
+                }
+                None => error!("app {}: panic in {hook}: {what}", slot.name),
+            }
+        }
+        self.process_closes();
+    }
+
+    /// Closes the clients that apps, the outbox rule or keepalive asked to close,
+    /// and tells their apps (which may ask for more closes).
+    fn process_closes(&mut self) {
+        while let Some(req) = self.hub.closing.pop() {
+            let Some(info) = self.hub.remove(req.id, Some(Outgoing::Close(req.code, req.reason.clone())))
+            else {
+                continue;
+            };
+            info!("client {} ({}) closed by the server: {} {}", req.id, info.peer, req.code, req.reason);
+            let id = req.id;
+            let slot = &mut self.apps[info.app];
+            let mut ctx = Ctx::new(&mut self.hub, info.app);
+            if let Err(panic) = catch_unwind(AssertUnwindSafe(|| slot.app.on_close(&mut ctx, id))) {
+                error!("app {}: panic in on_close for client {id}: {}", slot.name, panic_message(&panic));
+            }
+        }
+    }
+
+    /// Pings every client; closes those that sent nothing for two intervals.
+    fn keepalive(&mut self) {
+        let now = self.hub.now_ms();
+        let limit = 2 * self.ping_interval.as_millis() as u64;
+        for id in self.hub.ids() {
+            let Some(handle) = self.hub.handle(id) else { continue };
+            let silent = now.saturating_sub(handle.shared.last_seen_ms.load(Ordering::Relaxed));
+            let kind = self.hub.info(id).map(|i| i.kind);
+            if silent > limit {
+                let peer = self.hub.info(id).map(|i| i.peer.to_string()).unwrap_or_default();
+                warn!("client {id} ({peer}): silent for {silent} ms, closing it (keepalive)");
+                self.hub.close(id, 1001, "keepalive timeout");
+            } else if kind == Some(ClientKind::WebSocket) {
+                self.hub.send(id, Message::Ping(Default::default()));
+                // Pings are not app messages.
+                self.hub.stats.messages_out -= 1;
+            }
+        }
+        self.process_closes();
+    }
+
+    fn status(&self) -> Value {
+        let mut connections = serde_json::Map::new();
+        for (i, slot) in self.apps.iter().enumerate() {
+            let n = self.hub.app_count(i) as u64;
+            let entry = connections.entry(slot.name.clone()).or_insert(json!(0));
+            *entry = json!(entry.as_u64().unwrap_or(0) + n);
+        }
+        json!({
+            "uptime_s": self.hub.started.elapsed().as_secs(),
+            "connections": connections,
+            "messages_in": self.hub.stats.messages_in,
+            "messages_out": self.hub.stats.messages_out,
+        })
+    }
+
+    fn shutdown(&mut self) {
+        let ids = self.hub.ids();
+        info!("shutting down: closing {} clients with 1001", ids.len());
+        for id in ids {
+            self.hub.close(id, 1001, "server shutting down");
+        }
+        self.process_closes();
+        let started = Instant::now();
+        for app in 0..self.apps.len() {
+            self.call(app, None, "on_stop", |a, ctx| a.on_stop(ctx));
+        }
+        debug!("apps stopped in {:?}", started.elapsed());
+    }
+}
+
+fn panic_message(panic: &Box<dyn Any + Send>) -> String {
+    if let Some(s) = panic.downcast_ref::<&str>() {
+        s.to_string()
+    } else if let Some(s) = panic.downcast_ref::<String>() {
+        s.clone()
+    } else {
+        "unknown panic".to_string()
+    }
+}

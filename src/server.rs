@@ -1,0 +1,316 @@
+//! The server: apps and routes, the accept loop, the connection limit, and shutdown.
+
+use std::io::{self, Write};
+use std::net::{Ipv4Addr, SocketAddr, TcpListener, TcpStream};
+use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
+use std::sync::{Arc, Condvar, Mutex};
+use std::thread::{self, JoinHandle};
+use std::time::{Duration, Instant};
+
+use crossbeam_channel::{bounded, Sender};
+use log::{debug, error, warn};
+
+use crate::apps::{self, App, Mount, Registration, Routes};
+use crate::config::Config;
+use crate::conn;
+use crate::dispatch::{Dispatcher, Event, Slot};
+use crate::error::{Error, Result};
+use crate::http::Response;
+
+/// Stack of a connection thread (HTTP answers, or a WebSocket client loop).
+/// App code runs on the dispatcher, so these stay shallow.
+const CONN_STACK: usize = 256 * 1024;
+/// Events queued for the dispatcher before client threads wait for it.
+const EVENT_QUEUE: usize = 16 * 1024;
+/// How long shutdown waits for connections to finish their close handshakes.
+const SHUTDOWN_GRACE: Duration = Duration::from_millis(1500);
+
+/// What every connection thread shares: configuration, routes, the
+/// dispatcher's event channel, and the connection count.
+pub(crate) struct Shared {
+    pub config: Config,
+    pub routes: Routes,
+    pub events: Sender<Event>,
+    next_id: AtomicU64,
+    started: Instant,
+    connections: Mutex<usize>,
+    all_closed: Condvar,
+    stopping: AtomicBool,
+}
+
+impl Shared {
+    /// A new client id.
+    pub fn next_id(&self) -> u64 {
+        self.next_id.fetch_add(1, Ordering::Relaxed)
+    }
+
+    /// Milliseconds since the server started (the clock of keepalive).
+    pub fn now_ms(&self) -> u64 {
+        self.started.elapsed().as_millis() as u64
+    }
+}
+
+/// A server being put together: configuration plus the apps to mount.
+///
+/// # Example
+///
+/// ```no_run
+/// use wslab::{App, ClientId, Config, Ctx, Message, Server};
+///
+/// struct Shout;
+/// impl App for Shout {
+///     fn on_message(&mut self, ctx: &mut Ctx, client: ClientId, message: Message) {
+///         if let Message::Text(text) = message {
+///             ctx.broadcast(text.to_uppercase());
+///         }
+///     }
+/// }
+///
+/// let mut server = Server::new(Config::default()).unwrap();
+/// server.mount("shout", "/ws/shout", Shout);
+/// let running = server.start().unwrap();
+/// running.wait();
+/// ```
+pub struct Server {
+    config: Config,
+    apps: Vec<Registration>,
+}
+
+impl Server {
+    /// A server with wslab's built-in apps (echo, rooms, ...).
+    ///
+    /// # Errors
+    ///
+    /// An app's files (such as `--workshops`) could not be read or are invalid.
+    pub fn new(config: Config) -> Result<Server> {
+        let apps = apps::builtin(&config)?;
+        Ok(Server { config, apps })
+    }
+
+    /// A server with no apps at all; mount your own.
+    pub fn empty(config: Config) -> Server {
+        Server { config, apps: Vec::new() }
+    }
+
+    /// Mounts `app` on the WebSocket path `path`, under `name` (logs, `/api/status`).
+    pub fn mount(&mut self, name: &str, path: &'static str, app: impl App) -> &mut Self {
+        self.register(Registration {
+            name: name.into(),
+            mount: Mount::Path(path),
+            api: vec![],
+            app: Box::new(app),
+        })
+    }
+
+    /// Adds an app with full control over its mount and `/api` routes.
+    pub fn register(&mut self, registration: Registration) -> &mut Self {
+        self.apps.push(registration);
+        self
+    }
+
+    /// Binds the port and starts the accept and dispatcher threads.
+    ///
+    /// # Errors
+    ///
+    /// [`Error::PortInUse`] when the port is taken, [`Error::Usage`] when
+    /// `--root-app` names an app that is not mounted, [`Error::Io`] otherwise.
+    pub fn start(self) -> Result<Running> {
+        let Server { config, apps } = self;
+        let mut routes = Routes::default();
+        let mut slots = Vec::new();
+        for (id, reg) in apps.into_iter().enumerate() {
+            match reg.mount {
+                Mount::Path(path) => routes.exact(path, id, ""),
+                Mount::Prefix(prefix, valid) => routes.prefix(prefix, id, valid),
+            }
+            for path in &reg.api {
+                routes.api(path, id);
+            }
+            slots.push(Slot { name: reg.name, app: reg.app });
+        }
+        let root = if config.root_app == "lobby" { "room" } else { config.root_app.as_str() };
+        match slots.iter().position(|s| s.name == root) {
+            Some(id) => routes.exact("/", id, if root == "room" { "lobby" } else { "" }),
+            None if config.root_app == "lobby" && slots.is_empty() => {}
+            None => {
+                return Err(Error::Usage(format!("--root-app {}: no such app is mounted", config.root_app)))
+            }
+        }
+
+        let listener = TcpListener::bind((config.host, config.port)).map_err(|e| match e.kind() {
+            io::ErrorKind::AddrInUse => Error::PortInUse(config.port),
+            _ => Error::Io(e),
+        })?;
+        let addr = listener.local_addr()?;
+
+        let (events, inbox) = bounded(EVENT_QUEUE);
+        let dispatcher = Dispatcher::new(slots, config.outbox_size, config.ping_interval, events.clone());
+        let dispatcher =
+            thread::Builder::new().name("dispatcher".into()).spawn(move || dispatcher.run(inbox))?;
+        let shared = Arc::new(Shared {
+            config,
+            routes,
+            events,
+            next_id: AtomicU64::new(1),
+            started: Instant::now(),
+            connections: Mutex::new(0),
+            all_closed: Condvar::new(),
+            stopping: AtomicBool::new(false),
+        });
+        let accept = {
+            let shared = shared.clone();
+            thread::Builder::new().name("accept".into()).spawn(move || accept_loop(listener, shared))?
+        };
+        Ok(Running { addr, shared, accept: Some(accept), dispatcher: Some(dispatcher) })
+    }
+}
+
+/// A started server. Dropping it shuts the server down.
+pub struct Running {
+    addr: SocketAddr,
+    shared: Arc<Shared>,
+    accept: Option<JoinHandle<()>>,
+    dispatcher: Option<JoinHandle<()>>,
+}
+
+impl Running {
+    /// The address the server listens on (with the real port for `--port 0`).
+    pub fn local_addr(&self) -> SocketAddr {
+        self.addr
+    }
+
+    /// A handle that can stop the server from another thread (a signal handler).
+    pub fn stopper(&self) -> Stopper {
+        Stopper { shared: self.shared.clone(), addr: self.addr }
+    }
+
+    /// Blocks until the server was stopped (see [`Running::stopper`]), then finishes the shutdown.
+    pub fn wait(mut self) {
+        if let Some(accept) = self.accept.take() {
+            let _ = accept.join();
+        }
+        self.shutdown_now();
+    }
+
+    /// Stops the server: no new connections, every WebSocket closed with
+    /// 1001, apps stopped (pending writes finished), then waits briefly for
+    /// the connections to end.
+    pub fn shutdown(mut self) {
+        self.shutdown_now();
+    }
+
+    fn shutdown_now(&mut self) {
+        self.stopper().stop();
+        if let Some(accept) = self.accept.take() {
+            let _ = accept.join();
+        }
+        if let Some(dispatcher) = self.dispatcher.take() {
+            let _ = self.shared.events.send(Event::Shutdown);
+            let _ = dispatcher.join();
+            // Connection threads now finish their close handshakes.
+            let deadline = Instant::now() + SHUTDOWN_GRACE;
+            let mut open = self.shared.connections.lock().unwrap_or_else(|e| e.into_inner());
+            while *open > 0 {
+                let left = deadline.saturating_duration_since(Instant::now());
+                if left.is_zero() {
+                    debug!("{} connections still open at exit", *open);
+                    break;
+                }
+                open = self.shared.all_closed.wait_timeout(open, left).unwrap_or_else(|e| e.into_inner()).0;
+            }
+        }
+    }
+}
+
+impl Drop for Running {
+    fn drop(&mut self) {
+        self.shutdown_now();
+    }
+}
+
+/// Stops a running server from any thread; see [`Running::stopper`].
+#[derive(Clone)]
+pub struct Stopper {
+    shared: Arc<Shared>,
+    addr: SocketAddr,
+}
+
+impl Stopper {
+    /// Stops accepting; [`Running::wait`] then returns after the shutdown.
+    pub fn stop(&self) {
+        if !self.shared.stopping.swap(true, Ordering::SeqCst) {
+            // accept() blocks; a connection to ourselves wakes it up to see the flag.
+            let mut addr = self.addr;
+            if addr.ip().is_unspecified() {
+                addr.set_ip(Ipv4Addr::LOCALHOST.into());
+            }
+            let _ = TcpStream::connect_timeout(&addr, Duration::from_secs(1));
+        }
+    }
+}
+
+/// Counts a connection while its thread runs.
+struct Counted(Arc<Shared>);
+
+impl Drop for Counted {
+    fn drop(&mut self) {
+        let mut open = self.0.connections.lock().unwrap_or_else(|e| e.into_inner());
+        *open -= 1;
+        if *open == 0 {
+            self.0.all_closed.notify_all();
+        }
+    }
+}
+
+fn accept_loop(listener: TcpListener, shared: Arc<Shared>) {
+    let mut backoff = Duration::from_millis(10);
+    loop {
+        let (stream, peer) = match listener.accept() {
+            Ok(accepted) => accepted,
+            Err(e) if shared.stopping.load(Ordering::SeqCst) => {
+                debug!("accept: {e}");
+                return;
+            }
+            Err(e) => {
+                // Out of descriptors (EMFILE/ENFILE) fails at once, again and
+                // again: back off instead of spinning.
+                warn!("accept failed: {e}; retrying in {backoff:?}");
+                thread::sleep(backoff);
+                backoff = (backoff * 2).min(Duration::from_secs(1));
+                continue;
+            }
+        };
+        backoff = Duration::from_millis(10);
+        if shared.stopping.load(Ordering::SeqCst) {
+            return;
+        }
+        {
+            let mut open = shared.connections.lock().unwrap_or_else(|e| e.into_inner());
+            if *open >= shared.config.max_connections {
+                drop(open);
+                warn!("{peer}: connection limit ({}) reached, 503", shared.config.max_connections);
+                refuse_busy(stream);
+                continue;
+            }
+            *open += 1;
+        }
+        let guard = Counted(shared.clone());
+        let spawned = thread::Builder::new().stack_size(CONN_STACK).spawn({
+            let shared = shared.clone();
+            move || {
+                let _guard = guard;
+                conn::handle_connection(stream, peer, shared);
+            }
+        });
+        if let Err(e) = spawned {
+            error!("{peer}: cannot start a thread: {e}");
+        }
+    }
+}
+
+fn refuse_busy(mut stream: TcpStream) {
+    let _ = stream.set_write_timeout(Some(Duration::from_secs(1)));
+    let response = Response::text(503, "too many connections, try again later");
+    let _ = response.write_to(&mut stream, false);
+    let _ = stream.flush();
+}
