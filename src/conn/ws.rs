@@ -112,8 +112,6 @@ pub(crate) fn serve(
             "server busy",
         );
     }
-    (&*socket).write_all(response.as_bytes())?;
-
     let id = server.next_id();
     let config = WebSocketConfig::default()
         .read_buffer_size(4096)
@@ -138,6 +136,9 @@ pub(crate) fn serve(
         max_message_size: server.config.max_message_size,
         left: false,
     };
+    // The 101 goes out after the Open event is queued, so a message sent by
+    // anyone who saw this client connect reaches the dispatcher after it.
+    client.ws.get_mut().write_all(response.as_bytes())?;
     client.run()
 }
 
