@@ -1,0 +1,37 @@
+# wslab: the two commands a user needs are `make run PORT=...` and `make test`.
+PORT ?= 8080
+ARGS ?=
+CARGO ?= cargo
+
+.PHONY: run build test test-deps fmt lint clean help
+
+help:
+	@echo "make run PORT=8123 [ARGS='--root-app relay']   build (release) and start the server"
+	@echo "make test                                      install test tools if missing, run every test"
+	@echo "make build | fmt | lint | clean"
+
+## Build in release mode and run on PORT (default 8080).
+run:
+	$(CARGO) build --release
+	./target/release/wslab --port $(PORT) $(ARGS)
+
+build:
+	$(CARGO) build --release
+
+## Every test: unit, integration (real sockets on 127.0.0.1), property tests.
+test: test-deps
+	$(CARGO) test --all-targets
+
+## Tools the tests need, installed where missing (apt as root).
+test-deps:
+	@sh .ci/install-deps.sh
+
+fmt:
+	$(CARGO) fmt
+
+lint:
+	$(CARGO) fmt --check
+	$(CARGO) clippy --all-targets -- -D warnings
+
+clean:
+	$(CARGO) clean

@@ -1,0 +1,113 @@
+//! The `wslab` binary: a taken port is one clear line and exit 1, `--help`
+//! lists the flags, bad flags are refused, and idle clients cost no wake-ups.
+
+mod support;
+
+use std::net::TcpListener;
+use std::process::Command;
+use std::time::Duration;
+
+use support::{Child, Ws};
+
+fn wslab() -> Command {
+    Command::new(env!("CARGO_BIN_EXE_wslab"))
+}
+
+#[test]
+fn taken_port_is_one_clear_line_and_exit_1() {
+    let taken = TcpListener::bind("127.0.0.1:0").unwrap();
+    let port = taken.local_addr().unwrap().port();
+    let out = wslab().args(["--host", "127.0.0.1", "--port", &port.to_string()]).output().unwrap();
+    assert_eq!(out.status.code(), Some(1));
+    let stderr = String::from_utf8_lossy(&out.stderr);
+    assert!(stderr.contains(&format!("port {port} is already in use")), "{stderr}");
+    assert!(!stderr.contains("panicked"), "{stderr}");
+}
+
+#[test]
+fn help_lists_every_flag() {
+    let out = wslab().arg("--help").output().unwrap();
+    assert!(out.status.success());
+    let help = String::from_utf8_lossy(&out.stdout);
+    for flag in [
+        "--host",
+        "--port",
+        "--www",
+        "--data",
+        "--workshops",
+        "--root-app",
+        "--log-level",
+        "--max-connections",
+        "--max-message-size",
+        "--outbox-size",
+        "--handshake-timeout",
+        "--ping-interval",
+        "--allow-origin",
+    ] {
+        assert!(help.contains(flag), "--help lacks {flag}");
+    }
+}
+
+#[test]
+fn bad_flags_are_refused_with_exit_1() {
+    for args in [&["--nope"][..], &["--port", "x"], &["--max-message-size", "lots"], &["--root-app", "bogus"]]
+    {
+        let out = wslab().args(args).output().unwrap();
+        assert_eq!(out.status.code(), Some(1), "{args:?}");
+        let stderr = String::from_utf8_lossy(&out.stderr);
+        assert!(stderr.starts_with("wslab: "), "{args:?}: {stderr}");
+        assert_eq!(stderr.lines().count(), 1, "{args:?}: {stderr}");
+    }
+}
+
+#[test]
+fn first_log_lines_print_the_urls_with_the_real_port() {
+    let mut child = Child::start(&[]);
+    assert_ne!(child.port, 0);
+    let mut ws = Ws::connect(child.addr(), "/ws/echo");
+    ws.send("up");
+    assert_eq!(ws.recv_text(), "up");
+    assert!(child.log.iter().any(|l| l.contains(&format!("http://127.0.0.1:{}/", child.port))));
+    child.signal(15);
+    assert_eq!(child.wait_exit(Duration::from_secs(5)), Some(0));
+}
+
+fn voluntary_switches(pid: u32) -> u64 {
+    let mut total = 0;
+    for task in std::fs::read_dir(format!("/proc/{pid}/task")).unwrap() {
+        let status = std::fs::read_to_string(task.unwrap().path().join("status")).unwrap_or_default();
+        for line in status.lines() {
+            if let Some(n) = line.strip_prefix("voluntary_ctxt_switches:") {
+                total += n.trim().parse::<u64>().unwrap();
+            }
+        }
+    }
+    total
+}
+
+#[test]
+fn idle_clients_cost_no_wakeups() {
+    // Keepalive pings are real work, not polling: push them out of the window.
+    let child = Child::start(&["--ping-interval", "3600s"]);
+    let mut clients: Vec<Ws> = (0..500).map(|_| Ws::connect(child.addr(), "/ws/echo")).collect();
+    // Every client has been served once, so all threads are up and parked.
+    for ws in clients.iter_mut() {
+        ws.send("x");
+    }
+    for ws in clients.iter_mut() {
+        assert_eq!(ws.recv_text(), "x");
+    }
+    let pid = child.child.id();
+    let threads = std::fs::read_dir(format!("/proc/{pid}/task")).unwrap().count();
+    assert!(threads >= 1000, "expected two threads per client, found {threads}");
+    let before = voluntary_switches(pid);
+    // The measurement window itself, not a wait for an event.
+    std::thread::sleep(Duration::from_secs(2));
+    let after = voluntary_switches(pid);
+    assert!(
+        after - before < 200,
+        "{} voluntary context switches in 2 s with 500 idle clients",
+        after - before
+    );
+    drop(clients);
+}
