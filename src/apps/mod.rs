@@ -11,6 +11,7 @@
 //! locks. They never touch sockets: every hook gets a [`Ctx`] through which
 //! it sends, broadcasts, joins rooms and closes clients.
 
+pub mod chat;
 pub mod echo;
 pub mod room;
 
@@ -304,6 +305,12 @@ pub fn builtin(config: &Config) -> Result<Vec<Registration>> {
             mount: Mount::Prefix("/ws/room/", room::valid_name),
             api: vec![],
             app: Box::new(room::Rooms),
+        },
+        Registration {
+            name: "chat".into(),
+            mount: Mount::Path("/ws/chat"),
+            api: vec![],
+            app: Box::new(chat::Chat::default()),
         },
     ])
 }
