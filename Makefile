@@ -3,7 +3,7 @@ PORT ?= 8080
 ARGS ?=
 CARGO ?= cargo
 
-.PHONY: run build test test-deps fmt lint clean help
+.PHONY: run build test test-deps fmt lint clean help conformance
 
 help:
 	@echo "make run PORT=8123 [ARGS='--root-app relay']   build (release) and start the server"
@@ -35,3 +35,7 @@ lint:
 
 clean:
 	$(CARGO) clean
+
+## Autobahn|Testsuite against /ws/echo, compared with tests/conformance/expected.json.
+conformance:
+	tests/conformance/run.sh
