@@ -92,6 +92,7 @@ Limits (durations: 10s, 500ms; sizes: 1048576, 64KiB, 16MiB):
 
 /// What the command line asked for.
 #[derive(Debug)]
+#[allow(clippy::large_enum_variant)]
 pub enum Command {
     /// Run the server with this configuration.
     Run(Config),
