@@ -13,6 +13,7 @@
 
 pub mod echo;
 pub mod room;
+pub mod workshop;
 
 use std::any::Any;
 
@@ -304,6 +305,12 @@ pub fn builtin(config: &Config) -> Result<Vec<Registration>> {
             mount: Mount::Prefix("/ws/room/", room::valid_name),
             api: vec![],
             app: Box::new(room::Rooms),
+        },
+        Registration {
+            name: "workshop".into(),
+            mount: Mount::Path("/ws/workshop"),
+            api: vec!["/api/workshops".into()],
+            app: Box::new(workshop::Workshops::new(config)?),
         },
     ])
 }
