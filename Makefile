@@ -3,7 +3,7 @@ PORT ?= 8080
 ARGS ?=
 CARGO ?= cargo
 
-.PHONY: run build test test-deps fmt lint clean help conformance
+.PHONY: run build test test-deps fmt lint clean help conformance bench
 
 help:
 	@echo "make run PORT=8123 [ARGS='--root-app relay']   build (release) and start the server"
@@ -39,3 +39,9 @@ clean:
 ## Autobahn|Testsuite against /ws/echo, compared with tests/conformance/expected.json.
 conformance:
 	tests/conformance/run.sh
+
+## Benchmarks: every scenario against wslab and a Node ws peer, interleaved
+## (docs/performance.md). QUICK=1: a short run, under a minute.
+QUICK ?=
+bench:
+	QUICK=$(QUICK) sh bench/run.sh

@@ -81,6 +81,7 @@ Options:
 
 Limits (durations: 10s, 500ms; sizes: 1048576, 64KiB, 16MiB):
   --max-connections N       connections at once; beyond it HTTP 503 [default: 10000]
+                            (lowered at start to what vm.max_map_count allows: 8 per client)
   --max-message-size SIZE   largest WebSocket message; beyond it close 1009 [default: 1MiB]
   --outbox-size N           queued outgoing messages per client; beyond it close 1008 [default: 1024]
   --handshake-timeout DUR   time to send a request head [default: 10s]

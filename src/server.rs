@@ -8,7 +8,7 @@ use std::thread::{self, JoinHandle};
 use std::time::{Duration, Instant};
 
 use crossbeam_channel::{bounded, Sender};
-use log::{debug, error, warn};
+use log::{debug, error, info, warn};
 
 use crate::apps::{self, App, Mount, Registration, Routes};
 use crate::config::Config;
@@ -24,6 +24,45 @@ const CONN_STACK: usize = 256 * 1024;
 const EVENT_QUEUE: usize = 16 * 1024;
 /// How long shutdown waits for connections to finish their close handshakes.
 const SHUTDOWN_GRACE: Duration = Duration::from_millis(1500);
+/// Memory mappings one connection can take: a WebSocket client has two
+/// threads, and std gives each thread a stack and a signal stack, each with
+/// a guard page, which splits it into two mappings.
+const MAPPINGS_PER_CONNECTION: usize = 8;
+/// Mappings kept free for everything else: allocator arenas, the server's
+/// own threads, files.
+const MAPPINGS_RESERVE: usize = 1024;
+
+/// How many connections fit in the kernel's limit of memory mappings per
+/// process (`vm.max_map_count`), given the mappings the process has already.
+///
+/// A thread that cannot map its signal stack does not fail to start: the
+/// whole process aborts (rust-lang/rust#78497). Staying below this limit
+/// turns the excess into 503s instead.
+pub fn connection_ceiling(max_map_count: usize, mapped: usize) -> usize {
+    max_map_count.saturating_sub(mapped + MAPPINGS_RESERVE) / MAPPINGS_PER_CONNECTION
+}
+
+/// `--max-connections`, lowered to what `vm.max_map_count` allows (with a
+/// log line that says how to raise it).
+fn connection_limit(configured: usize) -> usize {
+    let read = |path: &str| std::fs::read_to_string(path).ok();
+    let Some(max) = read("/proc/sys/vm/max_map_count").and_then(|s| s.trim().parse::<usize>().ok()) else {
+        return configured;
+    };
+    let mapped = read("/proc/self/maps").map_or(0, |m| m.lines().count());
+    let ceiling = connection_ceiling(max, mapped);
+    if configured <= ceiling {
+        return configured;
+    }
+    let wanted = configured * MAPPINGS_PER_CONNECTION + mapped + MAPPINGS_RESERVE;
+    info!(
+        "at most {ceiling} connections at once (not {configured}): vm.max_map_count is {max}, and each \
+         WebSocket client takes {MAPPINGS_PER_CONNECTION} memory mappings; more get 503. For {configured}: \
+         sudo sysctl -w vm.max_map_count={}",
+        wanted.next_power_of_two()
+    );
+    ceiling
+}
 
 /// What every connection thread shares: configuration, routes, the
 /// dispatcher's event channel, and the connection count.
@@ -115,7 +154,8 @@ impl Server {
     /// [`Error::PortInUse`] when the port is taken, [`Error::Usage`] when
     /// `--root-app` names an app that is not mounted, [`Error::Io`] otherwise.
     pub fn start(self) -> Result<Running> {
-        let Server { config, apps } = self;
+        let Server { mut config, apps } = self;
+        config.max_connections = connection_limit(config.max_connections);
         let mut routes = Routes::default();
         let mut slots = Vec::new();
         for (id, reg) in apps.into_iter().enumerate() {
@@ -313,4 +353,18 @@ fn refuse_busy(mut stream: TcpStream) {
     let response = Response::text(503, "too many connections, try again later");
     let _ = response.write_to(&mut stream, false);
     let _ = stream.flush();
+}
+
+#[cfg(test)]
+mod tests {
+    use super::connection_ceiling;
+
+    #[test]
+    fn the_connection_ceiling_leaves_room_for_the_rest() {
+        // Linux's default limit, with a few hundred mappings in use already.
+        assert_eq!(connection_ceiling(65_530, 300), (65_530 - 300 - 1024) / 8);
+        assert!(connection_ceiling(65_530, 300) < 10_000);
+        assert!(connection_ceiling(262_144, 300) > 30_000);
+        assert_eq!(connection_ceiling(100, 300), 0);
+    }
 }

@@ -15,17 +15,22 @@
 //!   dispatcher thread (this app)                  persistence thread
 //!   reserve: check, take the seat,
 //!   send `state` to everyone at once,
-//!   version += 1 ─────── snapshot (version, set) ──► take every queued snapshot,
-//!   keep `reserved` back until that                  write only the newest:
-//!   version is on disk                               tmp file, fsync, rename,
-//!                                                    fsync of the directory
+//!   version += 1 ─────── snapshot (version, set) ──► tmp file, fsync, rename,
+//!   keep `reserved` back until that                  fsync of the directory
+//!   version is on disk
 //!   on_notify(Durable(v)) ◄─── forwarder thread ◄── "v is on disk"
 //!   send the replies that waited for ≤ v
 //! ```
 //!
-//! One write covers a whole burst of changes (group commit). Cancels take the
-//! same path. A client's replies always leave in the order of its requests:
-//! an error that needs no disk still waits behind an earlier `reserved`.
+//! One write is under way at a time, and the changes made meanwhile all go
+//! into the next one (group commit): a burst of reservations costs one
+//! snapshot and one fsync per write, not per reservation. Their `state`
+//! messages are grouped the same way: a change made while the disk is idle
+//! sends `state` at once; changes made while a write is under way share one
+//! `state`, sent when that write ends and the next one starts (still before
+//! their `reserved`). Cancels take the same path. A client's replies always
+//! leave in the order of its requests: an error that needs no disk still
+//! waits behind an earlier `reserved`.
 //!
 //! If a write fails, every change since the last durable version is undone:
 //! the memory goes back to what is on disk, everyone gets the new `state`,
@@ -264,6 +269,8 @@ enum Ack {
     Durable { version: u64, reservations: Arc<Vec<Reservation>> },
     /// Writing snapshot `version` failed; snapshots of `epoch` are no longer written.
     Failed { version: u64, epoch: u64, error: String },
+    /// The snapshots taken were of an epoch already given up: nothing was written.
+    Skipped,
 }
 
 /// A reply to one client, kept back until `after` is durable.
@@ -297,6 +304,16 @@ pub struct Workshops {
     epoch: u64,
     /// Replies waiting for the disk (or behind one that does), per client.
     waiting: HashMap<ClientId, VecDeque<Reply>>,
+    /// (workshop index, [`name_key`]) of every reservation: `duplicate` in O(1).
+    names: HashSet<(usize, String)>,
+    /// The ticket of every reservation.
+    issued: HashSet<String>,
+    /// A snapshot was handed to the persistence thread and not yet acknowledged.
+    writing: bool,
+    /// Changes made since the snapshot in flight was taken: they go in the next one.
+    unsaved: bool,
+    /// Changes made while a write was under way, not yet announced with a `state`.
+    state_due: bool,
     data_dir: PathBuf,
     tickets: Tickets,
     writer: Option<Writer>,
@@ -372,7 +389,7 @@ impl Workshops {
             reservations.len(),
             data_file.display()
         );
-        Ok(Workshops {
+        let mut app = Workshops {
             workshops,
             index,
             taken,
@@ -382,10 +399,17 @@ impl Workshops {
             durable: 0,
             epoch: 0,
             waiting: HashMap::new(),
+            names: HashSet::new(),
+            issued: HashSet::new(),
+            writing: false,
+            unsaved: false,
+            state_due: false,
             data_dir: config.data.clone(),
             tickets: Tickets::new(),
             writer: None,
-        })
+        };
+        app.reindex();
+        Ok(app)
     }
 
     /// The `state` message: every workshop with its seats available.
@@ -408,6 +432,30 @@ impl Workshops {
 
     fn broadcast_state(&self, ctx: &mut Ctx) {
         ctx.broadcast(self.state().to_string());
+    }
+
+    /// Tells everyone about a change: at once when the disk is idle, else
+    /// with the other changes made during this write, when it ends.
+    fn announce(&mut self, ctx: &mut Ctx) {
+        if self.writing {
+            self.state_due = true;
+        } else {
+            self.broadcast_state(ctx);
+        }
+    }
+
+    /// Rebuilds the lookup sets and seat counts from `reservations`.
+    fn reindex(&mut self) {
+        self.taken.iter_mut().for_each(|n| *n = 0);
+        self.names.clear();
+        self.issued.clear();
+        for r in &self.reservations {
+            if let Some(&i) = self.index.get(&r.workshop) {
+                self.taken[i] += 1;
+                self.names.insert((i, name_key(&r.name)));
+            }
+            self.issued.insert(r.ticket.clone());
+        }
     }
 
     /// Sends `text` to `client` once `after` is durable and every earlier
@@ -439,14 +487,21 @@ impl Workshops {
         });
     }
 
-    /// Hands the current set to the persistence thread.
+    /// Hands the current set to the persistence thread, unless a write is
+    /// under way: then it goes when that one is acknowledged.
     fn persist(&mut self, ctx: &mut Ctx) {
+        if self.writing {
+            self.unsaved = true;
+            return;
+        }
+        self.unsaved = false;
         let job = Job {
             version: self.version,
             epoch: self.epoch,
             reservations: Arc::new(self.reservations.clone()),
         };
         let sent = self.writer.as_ref().is_some_and(|w| w.jobs.send(job).is_ok());
+        self.writing = sent;
         if !sent {
             error!("workshop: the persistence thread is not running; nothing can be saved");
             self.roll_back(ctx);
@@ -458,12 +513,10 @@ impl Workshops {
     fn roll_back(&mut self, ctx: &mut Ctx) {
         self.epoch += 1;
         self.reservations = self.durable_set.as_ref().clone();
-        self.taken.iter_mut().for_each(|n| *n = 0);
-        for r in &self.reservations {
-            if let Some(&i) = self.index.get(&r.workshop) {
-                self.taken[i] += 1;
-            }
-        }
+        self.reindex();
+        // Memory is what is on disk again: nothing left to save or announce.
+        self.unsaved = false;
+        self.state_due = false;
         let durable = self.durable;
         for reply in self.waiting.values_mut().flat_map(|q| q.iter_mut()) {
             if reply.after > durable {
@@ -489,7 +542,8 @@ impl Workshops {
         };
         let name = name.to_string();
         let key = name_key(&name);
-        if self.reservations.iter().any(|r| r.workshop == id && name_key(&r.name) == key) {
+        let name_entry = (w, key);
+        if self.names.contains(&name_entry) {
             let message = format!("{name} already holds a seat in {id}");
             return self.error(ctx, client, "duplicate", &message);
         }
@@ -498,16 +552,18 @@ impl Workshops {
             return self.error(ctx, client, "full", &message);
         }
         let mut ticket = self.tickets.next();
-        while self.reservations.iter().any(|r| r.ticket == ticket) {
+        while self.issued.contains(&ticket) {
             ticket = self.tickets.next();
         }
+        self.names.insert(name_entry);
+        self.issued.insert(ticket.clone());
         let id = self.workshops[w].id.clone();
         info!("workshop: client {client} reserved a seat in {id} for {name:?} ({ticket})");
         let reserved = json!({"type": "reserved", "workshop": id, "name": name, "ticket": ticket});
         self.reservations.push(Reservation { ticket, workshop: id, name, at: now_ms() });
         self.taken[w] += 1;
         self.version += 1;
-        self.broadcast_state(ctx);
+        self.announce(ctx);
         let failed =
             error_text("unavailable", "the reservation could not be saved, so it was not made; try again");
         self.reply(ctx, client, self.version, reserved.to_string(), Some(failed));
@@ -523,10 +579,12 @@ impl Workshops {
         let r = self.reservations.remove(pos);
         if let Some(&w) = self.index.get(&r.workshop) {
             self.taken[w] = self.taken[w].saturating_sub(1);
+            self.names.remove(&(w, name_key(&r.name)));
         }
+        self.issued.remove(&r.ticket);
         info!("workshop: client {client} cancelled {} in {} ({:?})", r.ticket, r.workshop, r.name);
         self.version += 1;
-        self.broadcast_state(ctx);
+        self.announce(ctx);
         let cancelled = json!({"type": "cancelled", "ticket": r.ticket, "workshop": r.workshop});
         let failed = error_text(
             "unavailable",
@@ -594,8 +652,16 @@ impl App for Workshops {
 
     fn on_stop(&mut self, _ctx: &mut Ctx) {
         let Some(writer) = self.writer.take() else { return };
-        // Every change was handed over already: closing the channel lets the
-        // thread write the newest snapshot and end.
+        // Hand over the changes made during the last write, then closing the
+        // channel lets the thread write the newest snapshot and end.
+        if self.unsaved {
+            let job = Job {
+                version: self.version,
+                epoch: self.epoch,
+                reservations: Arc::new(self.reservations.clone()),
+            };
+            let _ = writer.jobs.send(job);
+        }
         drop(writer.jobs);
         match writer.thread.join() {
             Ok(()) => info!(
@@ -621,14 +687,30 @@ impl App for Workshops {
         };
         match *ack {
             Ack::Durable { version, reservations } => {
+                self.writing = false;
                 if version > self.durable {
                     debug!("workshop: version {version} is on disk");
                     self.durable = version;
                     self.durable_set = reservations;
                 }
+                // The changes made during that write: their `state` now (before
+                // their replies), and their write starts.
+                if std::mem::take(&mut self.state_due) {
+                    self.broadcast_state(ctx);
+                }
+                if self.unsaved {
+                    self.persist(ctx);
+                }
                 self.release(ctx);
             }
+            Ack::Skipped => {
+                self.writing = false;
+                if self.unsaved {
+                    self.persist(ctx);
+                }
+            }
             Ack::Failed { version, epoch, error } => {
+                self.writing = false;
                 error!(
                     "workshop: cannot save {} (version {version}): {error}; undoing the changes since the \
                      last save and answering their senders with `unavailable`",
@@ -636,6 +718,8 @@ impl App for Workshops {
                 );
                 if epoch == self.epoch {
                     self.roll_back(ctx);
+                } else if self.unsaved {
+                    self.persist(ctx);
                 }
             }
         }
@@ -650,7 +734,11 @@ fn persistence_loop(jobs: &Receiver<Job>, acks: &Sender<Ack>, dir: &Path) {
     let mut min_epoch = 0;
     while let Ok(first) = jobs.recv() {
         let newest = std::iter::once(first).chain(jobs.try_iter()).filter(|j| j.epoch >= min_epoch).last();
-        let Some(job) = newest else { continue };
+        let Some(job) = newest else {
+            // Nothing of this epoch to write; the app still learns that the disk is free.
+            let _ = acks.send(Ack::Skipped);
+            continue;
+        };
         let ack = match save_reservations(dir, &job.reservations) {
             Ok(()) => Ack::Durable { version: job.version, reservations: job.reservations },
             Err(e) => {

@@ -52,8 +52,9 @@ fn is_noise(e: &Error) -> bool {
 fn serve(mut stream: TcpStream, peer: SocketAddr, server: &Arc<Shared>) -> Result<()> {
     stream.set_nodelay(true)?;
     let deadline = Instant::now() + server.config.handshake_timeout;
-    let mut buf = Vec::with_capacity(1024);
-    let mut chunk = [0u8; 2048];
+    // Read straight into `buf`: a buffer on this thread's stack would stay
+    // resident for as long as the connection lasts.
+    let mut buf = Vec::with_capacity(2048);
     loop {
         match http::classify(&buf) {
             Peer::NeedMore => {}
@@ -70,9 +71,13 @@ fn serve(mut stream: TcpStream, peer: SocketAddr, server: &Arc<Shared>) -> Resul
             return Ok(());
         }
         stream.set_read_timeout(Some(left))?;
-        match stream.read(&mut chunk) {
+        let len = buf.len();
+        buf.resize(len + 2048, 0);
+        let read = stream.read(&mut buf[len..]);
+        buf.truncate(len + read.as_ref().map_or(0, |&n| n));
+        match read {
             Ok(0) => return Ok(()),
-            Ok(n) => buf.extend_from_slice(&chunk[..n]),
+            Ok(_) => {}
             Err(e) if matches!(e.kind(), io::ErrorKind::WouldBlock | io::ErrorKind::TimedOut) => {
                 debug!("{peer}: nothing complete within the handshake timeout, closing");
                 return Ok(());

@@ -39,8 +39,15 @@ pub const WRITE_TIMEOUT: Duration = Duration::from_secs(10);
 const LEAVE_GRACE: Duration = Duration::from_secs(1);
 /// How long the server waits for the peer's reply to its close frame.
 const CLOSE_TIMEOUT: Duration = Duration::from_secs(2);
-/// Bytes per read of the reader thread.
+/// Most bytes one wake-up of the reader thread takes from the socket.
 const CHUNK: usize = 8 * 1024;
+/// The reader waits in a `peek` of this many bytes, into its own stack, and
+/// allocates a chunk only when bytes are there: exactly their size, or
+/// [`CHUNK`] when the peek came back full. An idle client holds no read buffer.
+const PEEK: usize = 256;
+/// tungstenite's read buffer: small, because it is allocated (and touched)
+/// per client and never shrinks; a larger message grows it as needed.
+const READ_BUFFER: usize = 1024;
 /// Reader thread stack: it only copies bytes.
 const READER_STACK: usize = 64 * 1024;
 /// Inbound chunks queued between reader and client thread; a full queue
@@ -114,7 +121,7 @@ pub(crate) fn serve(
     }
     let id = server.next_id();
     let config = WebSocketConfig::default()
-        .read_buffer_size(4096)
+        .read_buffer_size(READ_BUFFER)
         .write_buffer_size(16 * 1024)
         .max_message_size(Some(server.config.max_message_size))
         .max_frame_size(Some(server.config.max_message_size));
@@ -139,18 +146,29 @@ pub(crate) fn serve(
     // The 101 goes out after the Open event is queued, so a message sent by
     // anyone who saw this client connect reaches the dispatcher after it.
     client.ws.get_mut().write_all(response.as_bytes())?;
+    // The head is no longer needed; this thread lives as long as the client.
+    drop((buf, req, response));
     client.run()
 }
 
 fn spawn_reader(shared: Arc<ClientShared>, inbound: Sender<Vec<u8>>, server: Arc<Shared>) -> io::Result<()> {
     thread::Builder::new().name("ws-reader".into()).stack_size(READER_STACK).spawn(move || {
-        let mut buf = vec![0u8; CHUNK];
+        let mut peeked = [0u8; PEEK];
         loop {
-            match (&*shared.socket).read(&mut buf) {
+            let n = match shared.socket.peek(&mut peeked) {
                 Ok(0) => break,
-                Ok(n) => {
+                Ok(n) => n,
+                Err(e) if e.kind() == io::ErrorKind::Interrupted => continue,
+                Err(_) => break,
+            };
+            // The bytes are there: this read does not wait.
+            let mut chunk = vec![0u8; if n < PEEK { n } else { CHUNK }];
+            match (&*shared.socket).read(&mut chunk) {
+                Ok(0) => break,
+                Ok(got) => {
+                    chunk.truncate(got);
                     shared.last_seen_ms.store(server.now_ms(), Ordering::Relaxed);
-                    if inbound.send(buf[..n].to_vec()).is_err() {
+                    if inbound.send(chunk).is_err() {
                         break;
                     }
                 }
@@ -191,6 +209,11 @@ impl Read for Wire {
             let n = left.len().min(out.len());
             out[..n].copy_from_slice(&left[..n]);
             self.pos += n;
+            if self.pos == self.buf.len() {
+                // Consumed: an idle client keeps no chunk.
+                self.buf = Vec::new();
+                self.pos = 0;
+            }
             Ok(n)
         } else if self.eof {
             // Only now, after the reader saw the end: tungstenite takes Ok(0) as the peer gone.
@@ -255,10 +278,13 @@ impl Drop for Client {
 
 impl Client {
     fn run(&mut self) -> Result<()> {
-        // Frames may have come with the request head.
-        match self.read_messages() {
-            Flow::Continue => {}
-            flow => return self.end(flow),
+        // Frames may have come with the request head. (Only then: a first
+        // read would allocate tungstenite's read buffer for nothing.)
+        if !self.ws.get_ref().buf.is_empty() {
+            match self.read_messages() {
+                Flow::Continue => {}
+                flow => return self.end(flow),
+            }
         }
         loop {
             select! {

@@ -91,7 +91,9 @@ pub fn classify(buf: &[u8]) -> Peer {
 }
 
 fn parse_head(buf: &[u8]) -> Peer {
-    let mut headers = [httparse::EMPTY_HEADER; MAX_HEADERS];
+    // On the heap, not the stack: the 2 KiB would stay resident on every
+    // connection thread's stack for as long as its client stays connected.
+    let mut headers = vec![httparse::EMPTY_HEADER; MAX_HEADERS];
     let mut req = httparse::Request::new(&mut headers);
     match req.parse(buf) {
         Ok(httparse::Status::Complete(head_len)) if head_len <= MAX_HEAD => Peer::Http(Request {

@@ -1,0 +1,398 @@
+//! `make bench`: runs every scenario against wslab and, where it can,
+//! against the Node `ws` peer in the same run, interleaved (A B A B ...),
+//! prints one JSON line per run and per median, then the table.
+//!
+//! ```text
+//! wslab-loadgen [--quick] [--runs N] [--only fanout,echo,...] [--servers wslab,node-ws]
+//!               [--root DIR] [--n 100 --s 10 --m 1000 --b 64 --w 16 --rate 500 ...]
+//! ```
+
+mod hist;
+mod net;
+mod procfs;
+mod scenarios;
+mod servers;
+
+use std::collections::BTreeMap;
+use std::path::PathBuf;
+use std::time::Duration;
+
+use serde_json::{json, Value};
+
+use scenarios::{Fan, Metrics, Params};
+use servers::{Kind, Options, Programs, Server};
+
+const ALL: &[&str] = &["fanout", "fanout-rate", "echo", "conns", "stalled", "chat", "reserve"];
+
+/// Scenarios the Node peer can run (it has rooms and echo, no chat or workshop).
+fn node_can(scenario: &str) -> bool {
+    matches!(scenario, "fanout" | "fanout-rate" | "echo" | "conns" | "stalled")
+}
+
+fn usage() -> ! {
+    eprintln!(
+        "usage: wslab-loadgen [--quick] [--runs N] [--only {}] [--servers wslab,node-ws] [--root DIR] [--wslab BINARY]\n\
+         \x20      [--n N --s S --m M --b B --w W --rate R --rate-secs T --echo-k K --echo-secs T\n\
+         \x20       --conns C --idle-secs T --chat-clients N --chat-secs T --reservations R --reserve-clients N]",
+        ALL.join(",")
+    );
+    std::process::exit(2)
+}
+
+fn main() {
+    let mut args: Vec<String> = std::env::args().skip(1).collect();
+    let quick = take_flag(&mut args, "--quick");
+    let mut p = if quick { Params::quick() } else { Params::full() };
+    let mut runs: usize = if quick { 1 } else { 3 };
+    let mut only: Vec<String> = ALL.iter().map(|s| s.to_string()).collect();
+    let mut kinds = vec![Kind::Wslab, Kind::Node];
+    let mut root = PathBuf::from(".");
+    let mut wslab: Option<PathBuf> = None;
+    let mut i = 0;
+    while i < args.len() {
+        let key = args[i].as_str();
+        let val = args.get(i + 1).cloned().unwrap_or_else(|| usage());
+        let f = || val.parse::<f64>().unwrap_or_else(|_| usage());
+        match key {
+            "--runs" => runs = f() as usize,
+            "--only" => only = val.split(',').map(str::to_string).collect(),
+            "--servers" => {
+                kinds = val
+                    .split(',')
+                    .map(|s| match s {
+                        "wslab" => Kind::Wslab,
+                        "node" | "node-ws" => Kind::Node,
+                        _ => usage(),
+                    })
+                    .collect()
+            }
+            "--root" => root = PathBuf::from(&val),
+            "--wslab" => wslab = Some(PathBuf::from(&val)),
+            "--n" => p.n = f() as usize,
+            "--s" => p.s = f() as usize,
+            "--m" => p.m = f() as usize,
+            "--b" => p.b = f() as usize,
+            "--w" => p.w = f() as usize,
+            "--rate" => p.rate = f(),
+            "--rate-secs" => p.rate_secs = f(),
+            "--echo-k" => p.echo_k = f() as usize,
+            "--echo-secs" => p.echo_secs = f(),
+            "--conns" => p.conns = f() as usize,
+            "--idle-secs" => p.idle_secs = f(),
+            "--chat-clients" => p.chat_clients = f() as usize,
+            "--chat-interval-ms" => p.chat_interval_ms = f(),
+            "--chat-secs" => p.chat_secs = f(),
+            "--reservations" => p.reservations = f() as usize,
+            "--reserve-clients" => p.reserve_clients = f() as usize,
+            _ => usage(),
+        }
+        i += 2;
+    }
+    for s in &only {
+        if !ALL.contains(&s.as_str()) {
+            usage();
+        }
+    }
+    let nofile = procfs::raise_nofile();
+    let mut programs = servers::default_programs(&root);
+    if let Some(path) = wslab {
+        programs.wslab = path;
+    }
+    let machine = procfs::machine();
+    println!(
+        "{}",
+        json!({
+            "machine": machine,
+            "quick": quick,
+            "runs": runs,
+            "fd_limit": nofile,
+            "vm.max_map_count": procfs::sysctl("vm/max_map_count"),
+            "kernel.pid_max": procfs::sysctl("kernel/pid_max"),
+            "params": format!("{p:?}"),
+        })
+    );
+    if nofile < (p.conns as u64 + 100) && only.iter().any(|s| s == "conns") {
+        eprintln!("warning: the open-file limit is {nofile}, below the {} connections of `conns`", p.conns);
+    }
+
+    // results[scenario][server] = runs
+    let mut results: BTreeMap<String, BTreeMap<&'static str, Vec<Metrics>>> = BTreeMap::new();
+    for scenario in ALL.iter().filter(|s| only.iter().any(|o| o == *s)) {
+        for run in 1..=runs {
+            for &kind in &kinds {
+                if kind == Kind::Node && !node_can(scenario) {
+                    continue;
+                }
+                match run_one(scenario, kind, &programs, &p, run) {
+                    Ok(mut m) => {
+                        let mut line = Metrics::new();
+                        line.insert("scenario".into(), json!(scenario));
+                        line.insert("server".into(), json!(kind.name()));
+                        line.insert("run".into(), json!(run));
+                        line.append(&mut m.clone());
+                        println!("{}", Value::Object(line));
+                        results
+                            .entry(scenario.to_string())
+                            .or_default()
+                            .entry(kind.name())
+                            .or_default()
+                            .push(std::mem::take(&mut m));
+                    }
+                    Err(e) => {
+                        println!(
+                            "{}",
+                            json!({"scenario": scenario, "server": kind.name(), "run": run, "error": e})
+                        );
+                    }
+                }
+                std::thread::sleep(Duration::from_millis(300));
+            }
+        }
+    }
+
+    let mut medians: BTreeMap<(String, &'static str), Metrics> = BTreeMap::new();
+    for (scenario, by_server) in &results {
+        for (server, runs) in by_server {
+            let m = median(runs);
+            let mut line = Metrics::new();
+            line.insert("scenario".into(), json!(scenario));
+            line.insert("server".into(), json!(server));
+            line.insert("run".into(), json!("median"));
+            line.insert("runs".into(), json!(runs.len()));
+            line.append(&mut m.clone());
+            println!("{}", Value::Object(line));
+            medians.insert((scenario.clone(), server), m);
+        }
+    }
+    println!();
+    print_table(&medians, &machine, runs);
+}
+
+fn take_flag(args: &mut Vec<String>, flag: &str) -> bool {
+    let before = args.len();
+    args.retain(|a| a != flag);
+    args.len() != before
+}
+
+fn run_one(
+    scenario: &str,
+    kind: Kind,
+    programs: &Programs,
+    p: &Params,
+    run: usize,
+) -> Result<Metrics, String> {
+    let mut opts = Options::default();
+    match scenario {
+        // Keepalive off, so that the idle window measures idleness, not pings.
+        "conns" => opts.args = vec!["--ping-interval".into(), "0".into()],
+        "reserve" => {
+            opts.workshops = Some(
+                json!([{"id": "bench", "title": "Benchmark workshop", "capacity": p.reservations + 1000}])
+                    .to_string(),
+            )
+        }
+        _ => {}
+    }
+    let server = Server::start(kind, programs, &format!("{scenario}-{run}"), &opts)?;
+    eprintln!("{scenario} #{run} on {} (pid {}, {})", kind.name(), server.pid, server.addr);
+    let result = match scenario {
+        "fanout" => scenarios::fanout(&server, p, Fan::Window),
+        "fanout-rate" => scenarios::fanout(&server, p, Fan::Rate),
+        "stalled" => scenarios::fanout(&server, p, Fan::Stalled),
+        "echo" => scenarios::echo(&server, p),
+        "conns" => scenarios::conns(&server, p),
+        "chat" => scenarios::chat(&server, p),
+        "reserve" => scenarios::reserve(&server, p),
+        _ => Err(format!("unknown scenario {scenario}")),
+    };
+    let result = result.map(|mut m| {
+        if kind == Kind::Wslab {
+            m.insert("server_warnings".into(), json!(server.log_count(" WARN ")));
+        }
+        m
+    });
+    server.stop();
+    result
+}
+
+/// The median of each numeric field over the runs.
+fn median(runs: &[Metrics]) -> Metrics {
+    let mut out = Metrics::new();
+    let Some(first) = runs.first() else { return out };
+    for key in first.keys() {
+        let mut xs: Vec<f64> = runs.iter().filter_map(|m| m.get(key).and_then(Value::as_f64)).collect();
+        if xs.is_empty() {
+            continue;
+        }
+        xs.sort_by(|a, b| a.partial_cmp(b).unwrap_or(std::cmp::Ordering::Equal));
+        let mid = if xs.len() % 2 == 1 {
+            xs[xs.len() / 2]
+        } else {
+            (xs[xs.len() / 2 - 1] + xs[xs.len() / 2]) / 2.0
+        };
+        out.insert(key.clone(), json!(mid));
+    }
+    out
+}
+
+fn fmt(x: Option<f64>) -> String {
+    match x {
+        None => "–".into(),
+        Some(x) if x.is_nan() => "–".into(),
+        Some(x) if x.abs() >= 10_000.0 => {
+            let s = format!("{:.0}", x);
+            let mut out = String::new();
+            for (i, c) in s.chars().enumerate() {
+                if i > 0 && (s.len() - i) % 3 == 0 && c != '-' {
+                    out.push(',');
+                }
+                out.push(c);
+            }
+            out
+        }
+        Some(x) if x.abs() >= 100.0 => format!("{:.0}", x),
+        Some(x) if x.abs() >= 10.0 => format!("{:.1}", x),
+        Some(x) => format!("{:.2}", x),
+    }
+}
+
+fn print_table(medians: &BTreeMap<(String, &'static str), Metrics>, machine: &str, runs: usize) {
+    let get = |s: &str, server: &str, key: &str| -> Option<f64> {
+        medians.get(&(s.to_string(), server)).and_then(|m| m.get(key)).and_then(Value::as_f64)
+    };
+    let w = |s: &str, k: &str| get(s, "wslab", k);
+    let n = |s: &str, k: &str| get(s, "node-ws", k);
+    let ratio = |a: Option<f64>, b: Option<f64>| match (a, b) {
+        (Some(a), Some(b)) if b != 0.0 => Some(a / b),
+        _ => None,
+    };
+    let verdict = |ok: Option<bool>| match ok {
+        Some(true) => "met",
+        Some(false) => "MISSED",
+        None => "–",
+    };
+    println!("Medians of {runs} run(s) each, wslab and Node ws interleaved; {machine}");
+    println!();
+    println!("| scenario | figure | wslab | Node ws | wslab/Node | target | |");
+    println!("|---|---|---:|---:|---:|---|---|");
+    let row = |scenario: &str, label: &str, key: &str, target: &str, ok: Option<bool>, show_ratio: bool| {
+        if !medians.contains_key(&(scenario.to_string(), "wslab")) {
+            return;
+        }
+        let (a, b) = (w(scenario, key), n(scenario, key));
+        let r = if show_ratio {
+            ratio(a, b).map(|r| format!("{r:.2}×")).unwrap_or("–".into())
+        } else {
+            String::new()
+        };
+        let v = if target.is_empty() { "" } else { verdict(ok) };
+        println!("| {scenario} | {label} | {} | {} | {r} | {target} | {v} |", fmt(a), fmt(b));
+    };
+    let fan_ratio = ratio(w("fanout", "delivered_per_s"), n("fanout", "delivered_per_s"));
+    row("fanout", "delivered msg/s", "delivered_per_s", "≥ 8× Node", fan_ratio.map(|r| r >= 8.0), true);
+    row("fanout", "loss", "loss", "0", w("fanout", "loss").map(|l| l == 0.0), false);
+    for (label, key) in [
+        ("latency p50 ms", "p50_ms"),
+        ("latency p90 ms", "p90_ms"),
+        ("latency p99 ms", "p99_ms"),
+        ("latency max ms", "max_ms"),
+    ] {
+        row("fanout", label, key, "", None, true);
+    }
+    let cpu = w("fanout", "server_cpu_us_per_msg");
+    row(
+        "fanout",
+        "server CPU µs/delivered msg",
+        "server_cpu_us_per_msg",
+        "≤ 0.6",
+        cpu.map(|c| c <= 0.6),
+        true,
+    );
+    row("fanout", "generator CPU µs/delivered msg", "gen_cpu_us_per_msg", "", None, true);
+
+    let p99 = w("fanout-rate", "p99_ms");
+    let node_p99 = n("fanout-rate", "p99_ms");
+    let ok = p99.map(|p| p <= 10.0 && node_p99.is_none_or(|q| p <= q));
+    row("fanout-rate", "delivered msg/s", "delivered_per_s", "", None, true);
+    row("fanout-rate", "loss", "loss", "0", w("fanout-rate", "loss").map(|l| l == 0.0), false);
+    row("fanout-rate", "latency p50 ms", "p50_ms", "", None, true);
+    row("fanout-rate", "latency p99 ms", "p99_ms", "≤ Node, ≤ 10", ok, true);
+    row("fanout-rate", "latency max ms", "max_ms", "", None, true);
+    row("fanout-rate", "server CPU µs/delivered msg", "server_cpu_us_per_msg", "", None, true);
+
+    row("echo", "round trips/s", "round_trips_per_s", "", None, true);
+    row("echo", "latency p50 ms", "p50_ms", "", None, true);
+    row("echo", "latency p99 ms", "p99_ms", "", None, true);
+    row("echo", "server CPU µs/round trip", "server_cpu_us_per_msg", "", None, true);
+
+    let conns = w("conns", "connections");
+    row("conns", "held", "held", "all", w("conns", "held").map(|h| Some(h) >= conns), false);
+    row("conns", "connections/s", "conns_per_s", "", None, true);
+    row(
+        "conns",
+        "server RSS MiB per 1,000",
+        "rss_mib_per_1000",
+        "≤ 25",
+        w("conns", "rss_mib_per_1000").map(|r| r <= 25.0),
+        true,
+    );
+    row("conns", "server threads", "threads", "", None, false);
+    row("conns", "idle CPU ms", "idle_cpu_ms", "0", w("conns", "idle_cpu_ms").map(|c| c < 0.5), false);
+    row(
+        "conns",
+        "idle voluntary context switches",
+        "idle_voluntary_switches",
+        "< 100",
+        w("conns", "idle_voluntary_switches").map(|c| c < 100.0),
+        false,
+    );
+
+    let keep = ratio(w("stalled", "delivered_per_s"), w("fanout", "delivered_per_s"));
+    row(
+        "stalled",
+        "delivered msg/s to the others",
+        "delivered_per_s",
+        "≥ 90 % of fanout",
+        keep.map(|k| k >= 0.9),
+        true,
+    );
+    if let Some(k) = keep {
+        println!(
+            "| stalled | … as a share of fanout | {:.0} % | {} | | | |",
+            k * 100.0,
+            ratio(n("stalled", "delivered_per_s"), n("fanout", "delivered_per_s"))
+                .map(|k| format!("{:.0} %", k * 100.0))
+                .unwrap_or("–".into())
+        );
+    }
+    row("stalled", "loss (the others)", "loss", "0", w("stalled", "loss").map(|l| l == 0.0), false);
+    row(
+        "stalled",
+        "stalled client closed (1 = yes)",
+        "stalled_closed",
+        "yes",
+        w("stalled", "stalled_closed").map(|c| c >= 1.0),
+        false,
+    );
+    row("stalled", "close code", "stalled_close_code", "", None, false);
+
+    row("chat", "latency p50 ms", "p50_ms", "", None, false);
+    row("chat", "latency p99 ms", "p99_ms", "", None, false);
+    row("chat", "loss", "loss", "0", w("chat", "loss").map(|l| l == 0.0), false);
+
+    let rps = w("reserve", "reservations_per_s");
+    row(
+        "reserve",
+        "durable reservations/s",
+        "reservations_per_s",
+        "≥ 2,000",
+        rps.map(|r| r >= 2000.0),
+        false,
+    );
+    row("reserve", "reserved / on disk", "on_disk", "", None, false);
+    row("reserve", "reservation latency p99 ms", "reserve_p99_ms", "", None, false);
+    row("reserve", "chat p50 ms during the burst", "chat_burst_p50_ms", "", None, false);
+    let cp = w("reserve", "chat_burst_p99_ms");
+    row("reserve", "chat p99 ms during the burst", "chat_burst_p99_ms", "≤ 20", cp.map(|c| c <= 20.0), false);
+    row("reserve", "chat p99 ms before the burst", "chat_before_p99_ms", "", None, false);
+}

@@ -1,0 +1,34 @@
+#!/bin/sh
+# `make bench [QUICK=1]`: builds wslab and the load generator, installs the
+# Node ws peer, and runs every scenario (docs/performance.md). The table is
+# printed at the end and kept in target/bench/latest.txt.
+set -eu
+cd "$(dirname "$0")/.."
+
+echo "== building wslab and the load generator (release)"
+cargo build --release --quiet
+cargo build --release --quiet --manifest-path bench/loadgen/Cargo.toml
+
+servers="wslab,node-ws"
+if command -v node >/dev/null 2>&1 && command -v npm >/dev/null 2>&1; then
+  peer=bench/peers/node-ws
+  # npm ci only when node_modules is missing or older than the lock file.
+  if [ ! -f "$peer/node_modules/.package-lock.json" ] ||
+     [ "$peer/package-lock.json" -nt "$peer/node_modules/.package-lock.json" ]; then
+    echo "== installing the Node ws peer (npm ci)"
+    (cd "$peer" && npm ci --no-audit --no-fund --loglevel=error)
+  fi
+else
+  echo "WARNING: node/npm not found: running wslab alone, without the Node ws peer"
+  servers="wslab"
+fi
+
+# 10,000 client connections from the generator, as many on the server side.
+ulimit -n "$(ulimit -Hn)" 2>/dev/null || true
+
+mkdir -p target/bench
+quick=""
+[ -n "${QUICK:-}" ] && [ "${QUICK:-}" != 0 ] && quick="--quick"
+echo "== running (${quick:-full}; the generator shares this machine's cores with the server)"
+# shellcheck disable=SC2086
+bench/loadgen/target/release/wslab-loadgen $quick --servers "$servers" "$@" | tee target/bench/latest.txt
