@@ -94,7 +94,7 @@ Limits (durations: 10s, 500ms; sizes: 1048576, 64KiB, 16MiB):
 #[derive(Debug)]
 pub enum Command {
     /// Run the server with this configuration.
-    Run(Config),
+    Run(Box<Config>),
     /// Print [`HELP`] and exit 0.
     Help,
 }
@@ -177,7 +177,7 @@ impl Config {
                 _ => return Err(Error::Usage(format!("unknown flag {arg:?} (see --help)"))),
             }
         }
-        Ok(Command::Run(config))
+        Ok(Command::Run(Box::new(config)))
     }
 }
 
@@ -218,7 +218,7 @@ mod tests {
 
     fn run(args: &[&str]) -> Config {
         match Config::from_args(args.iter().copied()).unwrap() {
-            Command::Run(c) => c,
+            Command::Run(c) => *c,
             Command::Help => panic!("help"),
         }
     }

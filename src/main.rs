@@ -10,7 +10,7 @@ use wslab::Server;
 
 fn main() -> ExitCode {
     let config = match Config::from_args(std::env::args().skip(1)) {
-        Ok(Command::Run(config)) => config,
+        Ok(Command::Run(config)) => *config,
         Ok(Command::Help) => {
             print!("{HELP}");
             return ExitCode::SUCCESS;

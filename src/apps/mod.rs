@@ -12,6 +12,7 @@
 //! it sends, broadcasts, joins rooms and closes clients.
 
 pub mod echo;
+pub mod relay;
 pub mod room;
 
 use std::any::Any;
@@ -304,6 +305,12 @@ pub fn builtin(config: &Config) -> Result<Vec<Registration>> {
             mount: Mount::Prefix("/ws/room/", room::valid_name),
             api: vec![],
             app: Box::new(room::Rooms),
+        },
+        Registration {
+            name: "relay".into(),
+            mount: Mount::Path(relay::PATH),
+            api: vec![relay::API_PATH.into()],
+            app: Box::new(relay::Relay::default()),
         },
     ])
 }

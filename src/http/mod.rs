@@ -277,7 +277,7 @@ mod tests {
         };
         assert_eq!(req.path(), "/a");
         assert!(req.is_upgrade());
-        assert_eq!(req.head_len, 53);
+        assert_eq!(req.head_len, 50);
         let mut big = b"GET / HTTP/1.1\r\nX: ".to_vec();
         big.resize(9000, b'a');
         assert_eq!(classify(&big), Peer::TooLarge);

@@ -206,8 +206,8 @@ impl Ws {
         let stream = TcpStream::connect(addr).unwrap();
         stream.set_read_timeout(Some(WAIT)).unwrap();
         let url = format!("ws://{addr}{path}");
-        let (socket, _) = tungstenite::client::client(url, MaybeTlsStream::Plain(stream))
-            .map_err(|e| match e {
+        let (socket, _) =
+            tungstenite::client::client(url, MaybeTlsStream::Plain(stream)).map_err(|e| match e {
                 tungstenite::HandshakeError::Failure(e) => e,
                 tungstenite::HandshakeError::Interrupted(_) => panic!("handshake interrupted"),
             })?;
