@@ -117,7 +117,8 @@ fn clients_own_pings_are_answered() {
     match ws.socket.read().unwrap() {
         Message::Pong(p) => assert_eq!(&p[..], b"are you there"),
         other => panic!("expected pong, got {other:?}"),
-    }}
+    }
+}
 
 /// Message `n` of the stalled-client test: 512 bytes, so that 20,000 of
 /// them overflow the kernel's socket buffers of a client that never reads.
