@@ -261,8 +261,8 @@ impl Backend {
 }
 
 /// What [`Framer::next`] found in the bytes received so far.
-#[derive(Debug, PartialEq, Eq)]
-pub(crate) enum Frame {
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum Frame {
     /// Not a complete value yet: read more.
     Need,
     /// One complete JSON value (any kind: the app refuses non-objects), as sent.
@@ -294,7 +294,7 @@ enum Shape {
 /// it each time the buffer has doubled, so that bytes that are not JSON get
 /// their error at once rather than after 64 KiB, at a linear total cost.
 #[derive(Debug)]
-pub(crate) struct Framer {
+pub struct Framer {
     buf: Vec<u8>,
     /// Bytes of the current value scanned so far.
     scanned: usize,
@@ -308,7 +308,7 @@ pub(crate) struct Framer {
 
 impl Framer {
     /// A framer that starts with the bytes already read.
-    pub(crate) fn new(buf: Vec<u8>) -> Framer {
+    pub fn new(buf: Vec<u8>) -> Framer {
         Framer {
             buf,
             scanned: 0,
@@ -321,17 +321,17 @@ impl Framer {
     }
 
     /// Adds bytes read from the socket.
-    pub(crate) fn push(&mut self, bytes: &[u8]) {
+    pub fn push(&mut self, bytes: &[u8]) {
         self.buf.extend_from_slice(bytes);
     }
 
     /// Bytes held, the current value's included.
-    pub(crate) fn buffered(&self) -> usize {
+    pub fn buffered(&self) -> usize {
         self.buf.len()
     }
 
     /// The next complete value, if the buffer holds one. `eof`: no more bytes will come.
-    pub(crate) fn next(&mut self, eof: bool) -> Frame {
+    pub fn next(&mut self, eof: bool) -> Frame {
         if self.shape == Shape::Unknown {
             let blank = self.buf.iter().take_while(|&&b| is_blank(b)).count();
             self.buf.drain(..blank);
