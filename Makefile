@@ -4,7 +4,7 @@ PORT ?= 8080
 ARGS ?=
 CARGO ?= cargo
 
-.PHONY: run build test test-deps e2e e2e-deps e2e-img fmt lint clean help
+.PHONY: run build test test-deps e2e e2e-deps e2e-img conformance fmt lint clean help
 
 help:
 	@echo "make run PORT=8123 [ARGS='--root-app relay']   build (release) and start the server"
@@ -51,3 +51,7 @@ lint:
 
 clean:
 	$(CARGO) clean
+
+## Autobahn|Testsuite against /ws/echo, compared with tests/conformance/expected.json.
+conformance:
+	tests/conformance/run.sh

@@ -13,7 +13,9 @@
 
 pub mod chat;
 pub mod echo;
+pub mod relay;
 pub mod room;
+pub mod workshop;
 
 use std::any::Any;
 
@@ -292,7 +294,6 @@ pub struct Registration {
 ///
 /// An app whose configuration (files given on the command line) is invalid.
 pub fn builtin(config: &Config) -> Result<Vec<Registration>> {
-    let _ = config;
     Ok(vec![
         Registration {
             name: "echo".into(),
@@ -311,6 +312,18 @@ pub fn builtin(config: &Config) -> Result<Vec<Registration>> {
             mount: Mount::Path("/ws/chat"),
             api: vec![],
             app: Box::new(chat::Chat::default()),
+        },
+        Registration {
+            name: "workshop".into(),
+            mount: Mount::Path("/ws/workshop"),
+            api: vec!["/api/workshops".into()],
+            app: Box::new(workshop::Workshops::new(config)?),
+        },
+        Registration {
+            name: "relay".into(),
+            mount: Mount::Path(relay::PATH),
+            api: vec![relay::API_PATH.into()],
+            app: Box::new(relay::Relay::default()),
         },
     ])
 }

@@ -142,7 +142,13 @@ pub(crate) fn serve(
     client.run()
 }
 
-fn spawn_reader(shared: Arc<ClientShared>, inbound: Sender<Vec<u8>>, server: Arc<Shared>) -> io::Result<()> {
+/// Starts the thread that does blocking reads of raw bytes from the socket and
+/// forwards them on `inbound`; dropping `inbound` means end of stream.
+pub(super) fn spawn_reader(
+    shared: Arc<ClientShared>,
+    inbound: Sender<Vec<u8>>,
+    server: Arc<Shared>,
+) -> io::Result<()> {
     thread::Builder::new().name("ws-reader".into()).stack_size(READER_STACK).spawn(move || {
         let mut buf = vec![0u8; CHUNK];
         loop {

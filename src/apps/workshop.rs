@@ -1,0 +1,796 @@
+//! `/ws/workshop` and `GET /api/workshops`: seat reservation (spec §3.4).
+//!
+//! The workshops come from `--workshops FILE` (a built-in sample of three
+//! when absent); the reservations live in `--data DIR`/`reservations.json`
+//! and survive restarts and `kill -9`.
+//!
+//! # Never overbooked, never lost
+//!
+//! The reservations live in this app, on the dispatcher thread, so a seat is
+//! taken the moment the request is handled: two clients can never get the
+//! same last seat. The disk is a helper thread's job, because an fsync takes
+//! milliseconds and chat and echo traffic must not wait behind it:
+//!
+//! ```text
+//!   dispatcher thread (this app)                  persistence thread
+//!   reserve: check, take the seat,
+//!   send `state` to everyone at once,
+//!   version += 1 ─────── snapshot (version, set) ──► take every queued snapshot,
+//!   keep `reserved` back until that                  write only the newest:
+//!   version is on disk                               tmp file, fsync, rename,
+//!                                                    fsync of the directory
+//!   on_notify(Durable(v)) ◄─── forwarder thread ◄── "v is on disk"
+//!   send the replies that waited for ≤ v
+//! ```
+//!
+//! One write covers a whole burst of changes (group commit). Cancels take the
+//! same path. A client's replies always leave in the order of its requests:
+//! an error that needs no disk still waits behind an earlier `reserved`.
+//!
+//! If a write fails, every change since the last durable version is undone:
+//! the memory goes back to what is on disk, everyone gets the new `state`,
+//! and each waiting sender gets the error `unavailable` (its reservation or
+//! cancellation did not happen). Nobody ever hears `reserved` for a seat
+//! that is not on disk.
+
+use std::any::Any;
+use std::collections::hash_map::RandomState;
+use std::collections::{HashMap, HashSet, VecDeque};
+use std::fmt::Write as _;
+use std::fs::{self, File};
+use std::hash::BuildHasher;
+use std::io::{self, Read, Write};
+use std::path::{Path, PathBuf};
+use std::sync::Arc;
+use std::thread::{self, JoinHandle};
+use std::time::{SystemTime, UNIX_EPOCH};
+
+use crossbeam_channel::{unbounded, Receiver, Sender};
+use log::{debug, error, info, warn};
+use serde::{Deserialize, Serialize};
+use serde_json::{json, Value};
+
+use super::{ApiRequest, ApiResponse, App, Ctx, Message};
+use crate::config::Config;
+use crate::dispatch::ClientId;
+use crate::error::{Error, Result};
+
+/// The data file's name inside `--data`.
+pub const DATA_FILE: &str = "reservations.json";
+/// The temporary file a new data file is written to before the rename.
+pub const TMP_FILE: &str = "reservations.json.tmp";
+/// The format version written to (and the only one read from) the data file.
+pub const FORMAT_VERSION: u32 = 1;
+/// The longest name, in characters (after trimming).
+pub const MAX_NAME: usize = 64;
+
+/// One workshop: an entry of the `--workshops` file.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct Workshop {
+    /// Short id used in messages, e.g. `rust-101`.
+    pub id: String,
+    /// What the page shows.
+    pub title: String,
+    /// Seats in total.
+    pub capacity: u32,
+}
+
+/// One reservation, as kept in memory and in the data file.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct Reservation {
+    /// `T-` and 32 hex digits of randomness.
+    pub ticket: String,
+    /// The workshop's id.
+    pub workshop: String,
+    /// The name, trimmed.
+    pub name: String,
+    /// When it was made, in ms since the epoch.
+    pub at: u64,
+}
+
+/// The data file as read.
+#[derive(Deserialize)]
+struct DataFile {
+    version: u32,
+    reservations: Vec<Reservation>,
+}
+
+/// The data file as written.
+#[derive(Serialize)]
+struct DataFileRef<'a> {
+    version: u32,
+    reservations: &'a [Reservation],
+}
+
+/// The built-in workshops, used when no `--workshops` file is given.
+pub fn sample_workshops() -> Vec<Workshop> {
+    let w = |id: &str, title: &str, capacity| Workshop { id: id.into(), title: title.into(), capacity };
+    vec![
+        w("rust-101", "Rust for web developers", 20),
+        w("websockets", "WebSockets from scratch", 12),
+        w("php-ratchet", "From Ratchet to wslab", 8),
+    ]
+}
+
+/// Reads and checks a workshops file: a JSON list of `{"id","title","capacity"}`
+/// with ids that are not empty and appear once.
+///
+/// # Errors
+///
+/// [`Error::File`] naming `path` when it cannot be read, is not such a list,
+/// or has an empty or repeated id.
+pub fn load_workshops(path: &Path) -> Result<Vec<Workshop>> {
+    let bad = |message: String| Error::File { path: path.to_path_buf(), message };
+    let bytes = fs::read(path).map_err(|e| bad(format!("cannot read the workshops file: {e}")))?;
+    let workshops: Vec<Workshop> = serde_json::from_slice(&bytes).map_err(|e| {
+        bad(format!("not a valid workshops file (a JSON list of {{\"id\",\"title\",\"capacity\"}}): {e}"))
+    })?;
+    let mut seen = HashSet::new();
+    for (i, w) in workshops.iter().enumerate() {
+        if w.id.trim().is_empty() {
+            return Err(bad(format!("workshop number {} has an empty id", i + 1)));
+        }
+        if !seen.insert(w.id.as_str()) {
+            return Err(bad(format!("the workshop id {:?} appears more than once", w.id)));
+        }
+    }
+    Ok(workshops)
+}
+
+/// Reads a data file. A missing file means no reservations yet.
+///
+/// # Errors
+///
+/// [`Error::File`] naming `path` when it exists but cannot be read, is not a
+/// reservations file of format version 1, or holds a ticket twice. The file
+/// is never touched.
+pub fn load_reservations(path: &Path) -> Result<Vec<Reservation>> {
+    let bad = |message: String| Error::File { path: path.to_path_buf(), message };
+    let bytes = match fs::read(path) {
+        Ok(bytes) => bytes,
+        Err(e) if e.kind() == io::ErrorKind::NotFound => return Ok(Vec::new()),
+        Err(e) => return Err(bad(format!("cannot read the reservations: {e}"))),
+    };
+    let file: DataFile = serde_json::from_slice(&bytes).map_err(|e| {
+        bad(format!(
+            "not a valid reservations file ({e}); it was left as it is: repair it, or move it away to start \
+             with no reservations"
+        ))
+    })?;
+    if file.version != FORMAT_VERSION {
+        return Err(bad(format!(
+            "format version {} is not the one this wslab reads ({FORMAT_VERSION})",
+            file.version
+        )));
+    }
+    let mut seen = HashSet::new();
+    for r in &file.reservations {
+        if !seen.insert(r.ticket.as_str()) {
+            return Err(bad(format!("ticket {} appears more than once", r.ticket)));
+        }
+    }
+    Ok(file.reservations)
+}
+
+/// Writes `reservations` to `dir`/[`DATA_FILE`] so that a crash at any moment
+/// leaves either the old file or the new one: temporary file, fsync, rename,
+/// fsync of the directory.
+///
+/// # Errors
+///
+/// Any failing step; the old file is then still in place (unless the rename
+/// went through and only the directory's fsync failed).
+pub fn save_reservations(dir: &Path, reservations: &[Reservation]) -> io::Result<()> {
+    let mut bytes = serde_json::to_vec_pretty(&DataFileRef { version: FORMAT_VERSION, reservations })?;
+    bytes.push(b'\n');
+    let dir = if dir.as_os_str().is_empty() { Path::new(".") } else { dir };
+    fs::create_dir_all(dir)?;
+    let tmp = dir.join(TMP_FILE);
+    let mut file = File::create(&tmp)?;
+    file.write_all(&bytes)?;
+    file.sync_all()?;
+    drop(file);
+    fs::rename(&tmp, dir.join(DATA_FILE))?;
+    File::open(dir)?.sync_all()
+}
+
+/// A name as given, trimmed, if it has 1 to [`MAX_NAME`] characters.
+pub fn valid_name(name: &str) -> Option<&str> {
+    let name = name.trim();
+    (1..=MAX_NAME).contains(&name.chars().count()).then_some(name)
+}
+
+/// What two names are compared by for `duplicate`: trimmed, ignoring case.
+fn name_key(name: &str) -> String {
+    name.trim().to_lowercase()
+}
+
+fn now_ms() -> u64 {
+    SystemTime::now().duration_since(UNIX_EPOCH).map(|d| d.as_millis() as u64).unwrap_or(0)
+}
+
+/// `{"type":"error","code":...,"message":...}` as text.
+fn error_text(code: &str, message: &str) -> String {
+    json!({"type": "error", "code": code, "message": message}).to_string()
+}
+
+/// Unguessable tickets: `T-` and 16 bytes from `/dev/urandom` in hex.
+struct Tickets {
+    urandom: Option<File>,
+    /// Fallback if `/dev/urandom` is missing or fails: SipHash keyed with
+    /// std's per-process random keys, over a counter.
+    key: RandomState,
+    counter: u64,
+}
+
+impl Tickets {
+    fn new() -> Tickets {
+        let urandom = File::open("/dev/urandom")
+            .map_err(|e| warn!("workshop: cannot open /dev/urandom ({e}); tickets come from a keyed hash"))
+            .ok();
+        Tickets { urandom, key: RandomState::new(), counter: 0 }
+    }
+
+    fn next(&mut self) -> String {
+        let mut bytes = [0u8; 16];
+        let from_os = self.urandom.as_mut().is_some_and(|f| f.read_exact(&mut bytes).is_ok());
+        if !from_os {
+            if self.urandom.take().is_some() {
+                warn!("workshop: reading /dev/urandom failed; tickets now come from a keyed hash");
+            }
+            self.counter += 1;
+            bytes[..8].copy_from_slice(&self.key.hash_one((self.counter, 0u8)).to_le_bytes());
+            bytes[8..].copy_from_slice(&self.key.hash_one((self.counter, 1u8)).to_le_bytes());
+        }
+        let mut ticket = String::with_capacity(34);
+        ticket.push_str("T-");
+        for b in bytes {
+            let _ = write!(ticket, "{b:02x}");
+        }
+        ticket
+    }
+}
+
+/// A snapshot for the persistence thread.
+struct Job {
+    version: u64,
+    epoch: u64,
+    reservations: Arc<Vec<Reservation>>,
+}
+
+/// What the persistence thread reports back (through [`Ctx::notifier`]).
+enum Ack {
+    /// Snapshot `version` (and so every earlier one) is on disk.
+    Durable { version: u64, reservations: Arc<Vec<Reservation>> },
+    /// Writing snapshot `version` failed; snapshots of `epoch` are no longer written.
+    Failed { version: u64, epoch: u64, error: String },
+}
+
+/// A reply to one client, kept back until `after` is durable.
+struct Reply {
+    after: u64,
+    text: String,
+    /// What to send instead if the change it reports is undone.
+    failed: Option<String>,
+}
+
+struct Writer {
+    jobs: Sender<Job>,
+    thread: JoinHandle<()>,
+}
+
+/// The workshop app (spec §3.4).
+pub struct Workshops {
+    workshops: Vec<Workshop>,
+    index: HashMap<String, usize>,
+    /// Seats taken per workshop, in the order of `workshops`.
+    taken: Vec<u32>,
+    /// Every reservation, oldest first; what the next snapshot holds.
+    reservations: Vec<Reservation>,
+    /// The newest set known to be on disk, to go back to if a write fails.
+    durable_set: Arc<Vec<Reservation>>,
+    /// Version of `reservations`: one more for each change.
+    version: u64,
+    /// The newest version on disk.
+    durable: u64,
+    /// One more after each failed write; the persistence thread drops older snapshots.
+    epoch: u64,
+    /// Replies waiting for the disk (or behind one that does), per client.
+    waiting: HashMap<ClientId, VecDeque<Reply>>,
+    data_dir: PathBuf,
+    tickets: Tickets,
+    writer: Option<Writer>,
+}
+
+impl Workshops {
+    /// The app for `config`: workshops from `--workshops` (or the sample),
+    /// reservations from `--data`/`reservations.json`. Creates the data
+    /// directory if it is missing.
+    ///
+    /// # Errors
+    ///
+    /// [`Error::File`] naming the file at fault when the workshops file or the
+    /// data file cannot be read or is invalid, when the reservations name a
+    /// workshop the list does not have, or when a capacity is below the seats
+    /// already reserved. Nothing is written then.
+    pub fn new(config: &Config) -> Result<Workshops> {
+        let (workshops, source) = match &config.workshops {
+            Some(path) => (load_workshops(path)?, path.display().to_string()),
+            None => (sample_workshops(), "the built-in sample".to_string()),
+        };
+        let data_file = config.data.join(DATA_FILE);
+        let reservations = load_reservations(&data_file)?;
+
+        let index: HashMap<String, usize> =
+            workshops.iter().enumerate().map(|(i, w)| (w.id.clone(), i)).collect();
+        let mut taken = vec![0u32; workshops.len()];
+        let data = data_file.display();
+        // The list is at fault when one was given; with the sample, the data is.
+        let fault = |message: String| match &config.workshops {
+            Some(path) => Error::File { path: path.clone(), message },
+            None => Error::File { path: data_file.clone(), message },
+        };
+        for r in &reservations {
+            match index.get(&r.workshop) {
+                Some(&i) => taken[i] += 1,
+                None if config.workshops.is_some() => {
+                    return Err(fault(format!(
+                        "workshop {:?} is missing, but {data} holds reservations for it",
+                        r.workshop
+                    )))
+                }
+                None => {
+                    return Err(fault(format!(
+                        "holds reservations for workshop {:?}, which the built-in sample does not have \
+                         (give the --workshops file they were made with)",
+                        r.workshop
+                    )))
+                }
+            }
+        }
+        for (w, &n) in workshops.iter().zip(&taken) {
+            if n > w.capacity {
+                return Err(fault(match config.workshops {
+                    Some(_) => format!(
+                        "workshop {:?} has capacity {}, below the {n} seats already reserved in {data}",
+                        w.id, w.capacity
+                    ),
+                    None => format!(
+                        "holds {n} reservations for workshop {:?}, above its capacity {} in the built-in sample",
+                        w.id, w.capacity
+                    ),
+                }));
+            }
+        }
+        fs::create_dir_all(&config.data).map_err(|e| Error::File {
+            path: config.data.clone(),
+            message: format!("cannot create the data directory: {e}"),
+        })?;
+        info!(
+            "workshop: {} workshops from {source}, {} reservations from {}",
+            workshops.len(),
+            reservations.len(),
+            data_file.display()
+        );
+        Ok(Workshops {
+            workshops,
+            index,
+            taken,
+            durable_set: Arc::new(reservations.clone()),
+            reservations,
+            version: 0,
+            durable: 0,
+            epoch: 0,
+            waiting: HashMap::new(),
+            data_dir: config.data.clone(),
+            tickets: Tickets::new(),
+            writer: None,
+        })
+    }
+
+    /// The `state` message: every workshop with its seats available.
+    pub fn state(&self) -> Value {
+        let workshops: Vec<Value> = self
+            .workshops
+            .iter()
+            .zip(&self.taken)
+            .map(|(w, &taken)| {
+                json!({
+                    "id": w.id,
+                    "title": w.title,
+                    "capacity": w.capacity,
+                    "available": w.capacity.saturating_sub(taken),
+                })
+            })
+            .collect();
+        json!({"type": "state", "workshops": workshops})
+    }
+
+    fn broadcast_state(&self, ctx: &mut Ctx) {
+        ctx.broadcast(self.state().to_string());
+    }
+
+    /// Sends `text` to `client` once `after` is durable and every earlier
+    /// reply to it has gone out.
+    fn reply(&mut self, ctx: &mut Ctx, client: ClientId, after: u64, text: String, failed: Option<String>) {
+        match self.waiting.get_mut(&client) {
+            Some(queue) => queue.push_back(Reply { after, text, failed }),
+            None if after <= self.durable => ctx.send(client, text),
+            None => {
+                self.waiting.insert(client, VecDeque::from([Reply { after, text, failed }]));
+            }
+        }
+    }
+
+    fn error(&mut self, ctx: &mut Ctx, client: ClientId, code: &str, message: &str) {
+        self.reply(ctx, client, 0, error_text(code, message), None);
+    }
+
+    /// Sends every reply whose version is durable, in order per client.
+    fn release(&mut self, ctx: &mut Ctx) {
+        let durable = self.durable;
+        self.waiting.retain(|&client, queue| {
+            while queue.front().is_some_and(|r| r.after <= durable) {
+                if let Some(reply) = queue.pop_front() {
+                    ctx.send(client, reply.text);
+                }
+            }
+            !queue.is_empty()
+        });
+    }
+
+    /// Hands the current set to the persistence thread.
+    fn persist(&mut self, ctx: &mut Ctx) {
+        let job = Job {
+            version: self.version,
+            epoch: self.epoch,
+            reservations: Arc::new(self.reservations.clone()),
+        };
+        let sent = self.writer.as_ref().is_some_and(|w| w.jobs.send(job).is_ok());
+        if !sent {
+            error!("workshop: the persistence thread is not running; nothing can be saved");
+            self.roll_back(ctx);
+        }
+    }
+
+    /// Undoes every change that is not on disk: back to the durable set, a
+    /// new `state` for everyone, `unavailable` for every waiting sender.
+    fn roll_back(&mut self, ctx: &mut Ctx) {
+        self.epoch += 1;
+        self.reservations = self.durable_set.as_ref().clone();
+        self.taken.iter_mut().for_each(|n| *n = 0);
+        for r in &self.reservations {
+            if let Some(&i) = self.index.get(&r.workshop) {
+                self.taken[i] += 1;
+            }
+        }
+        let durable = self.durable;
+        for reply in self.waiting.values_mut().flat_map(|q| q.iter_mut()) {
+            if reply.after > durable {
+                reply.after = 0;
+                if let Some(failed) = reply.failed.take() {
+                    reply.text = failed;
+                }
+            }
+        }
+        self.release(ctx);
+        self.broadcast_state(ctx);
+    }
+
+    fn reserve(&mut self, ctx: &mut Ctx, client: ClientId, request: &Value) {
+        let id = request.get("workshop").and_then(Value::as_str).unwrap_or("");
+        let Some(&w) = self.index.get(id) else {
+            let known: Vec<&str> = self.workshops.iter().map(|w| w.id.as_str()).collect();
+            let message = format!("there is no workshop {id:?}; the workshops are {}", known.join(", "));
+            return self.error(ctx, client, "unknown_workshop", &message);
+        };
+        let Some(name) = request.get("name").and_then(Value::as_str).and_then(valid_name) else {
+            return self.error(ctx, client, "bad_name", "a name has 1 to 64 characters");
+        };
+        let name = name.to_string();
+        let key = name_key(&name);
+        if self.reservations.iter().any(|r| r.workshop == id && name_key(&r.name) == key) {
+            let message = format!("{name} already holds a seat in {id}");
+            return self.error(ctx, client, "duplicate", &message);
+        }
+        if self.taken[w] >= self.workshops[w].capacity {
+            let message = format!("{id} is full");
+            return self.error(ctx, client, "full", &message);
+        }
+        let mut ticket = self.tickets.next();
+        while self.reservations.iter().any(|r| r.ticket == ticket) {
+            ticket = self.tickets.next();
+        }
+        let id = self.workshops[w].id.clone();
+        info!("workshop: client {client} reserved a seat in {id} for {name:?} ({ticket})");
+        let reserved = json!({"type": "reserved", "workshop": id, "name": name, "ticket": ticket});
+        self.reservations.push(Reservation { ticket, workshop: id, name, at: now_ms() });
+        self.taken[w] += 1;
+        self.version += 1;
+        self.broadcast_state(ctx);
+        let failed =
+            error_text("unavailable", "the reservation could not be saved, so it was not made; try again");
+        self.reply(ctx, client, self.version, reserved.to_string(), Some(failed));
+        self.persist(ctx);
+    }
+
+    fn cancel(&mut self, ctx: &mut Ctx, client: ClientId, request: &Value) {
+        let ticket = request.get("ticket").and_then(Value::as_str).unwrap_or("");
+        let Some(pos) = self.reservations.iter().position(|r| r.ticket == ticket) else {
+            let message = format!("no reservation has the ticket {ticket:?} (cancelled already?)");
+            return self.error(ctx, client, "unknown_ticket", &message);
+        };
+        let r = self.reservations.remove(pos);
+        if let Some(&w) = self.index.get(&r.workshop) {
+            self.taken[w] = self.taken[w].saturating_sub(1);
+        }
+        info!("workshop: client {client} cancelled {} in {} ({:?})", r.ticket, r.workshop, r.name);
+        self.version += 1;
+        self.broadcast_state(ctx);
+        let cancelled = json!({"type": "cancelled", "ticket": r.ticket, "workshop": r.workshop});
+        let failed = error_text(
+            "unavailable",
+            "the cancellation could not be saved; the ticket is still valid, try again",
+        );
+        self.reply(ctx, client, self.version, cancelled.to_string(), Some(failed));
+        self.persist(ctx);
+    }
+}
+
+impl App for Workshops {
+    fn on_start(&mut self, ctx: &mut Ctx) {
+        let (jobs, job_rx) = unbounded::<Job>();
+        let (ack_tx, acks) = unbounded::<Ack>();
+        let dir = self.data_dir.clone();
+        let thread = thread::Builder::new()
+            .name("workshop-disk".into())
+            .spawn(move || persistence_loop(&job_rx, &ack_tx, &dir));
+        // The writer never waits for the dispatcher: its acks go through this
+        // forwarder, so `on_stop` can join the writer even when the event queue is full.
+        let notifier = ctx.notifier();
+        let forwarder = thread::Builder::new().name("workshop-acks".into()).spawn(move || {
+            for ack in acks {
+                if !notifier.notify(ack) {
+                    break;
+                }
+            }
+        });
+        match (thread, forwarder) {
+            (Ok(thread), Ok(_)) => self.writer = Some(Writer { jobs, thread }),
+            (Err(e), _) | (_, Err(e)) => {
+                error!("workshop: cannot start the persistence threads: {e}; reservations will fail")
+            }
+        }
+    }
+
+    fn on_open(&mut self, ctx: &mut Ctx, client: ClientId) {
+        ctx.send(client, self.state().to_string());
+    }
+
+    fn on_message(&mut self, ctx: &mut Ctx, client: ClientId, message: Message) {
+        let Message::Text(text) = message else {
+            return self.error(ctx, client, "bad_json", "send JSON objects as text messages");
+        };
+        let request: Value = match serde_json::from_str(text.as_str()) {
+            Ok(value @ Value::Object(_)) => value,
+            Ok(_) => return self.error(ctx, client, "bad_json", "a message is a JSON object"),
+            Err(e) => return self.error(ctx, client, "bad_json", &format!("not JSON: {e}")),
+        };
+        match request.get("type").and_then(Value::as_str) {
+            Some("reserve") => self.reserve(ctx, client, &request),
+            Some("cancel") => self.cancel(ctx, client, &request),
+            Some(other) => {
+                let message = format!("unknown type {other:?}; the types are reserve and cancel");
+                self.error(ctx, client, "unknown_type", &message);
+            }
+            None => self.error(ctx, client, "unknown_type", "a message needs a \"type\": reserve or cancel"),
+        }
+    }
+
+    fn on_close(&mut self, _ctx: &mut Ctx, client: ClientId) {
+        // Its reservations stay; only the replies it can no longer get go.
+        self.waiting.remove(&client);
+    }
+
+    fn on_stop(&mut self, _ctx: &mut Ctx) {
+        let Some(writer) = self.writer.take() else { return };
+        // Every change was handed over already: closing the channel lets the
+        // thread write the newest snapshot and end.
+        drop(writer.jobs);
+        match writer.thread.join() {
+            Ok(()) => info!(
+                "workshop: {} reservations kept in {}",
+                self.reservations.len(),
+                self.data_dir.join(DATA_FILE).display()
+            ),
+            Err(_) => error!("workshop: the persistence thread panicked"),
+        }
+    }
+
+    fn on_request(&mut self, _ctx: &mut Ctx, request: &ApiRequest) -> Option<ApiResponse> {
+        Some(match request.method.as_str() {
+            "GET" | "HEAD" => ApiResponse::ok(self.state()),
+            _ => ApiResponse::error(405, "use GET"),
+        })
+    }
+
+    fn on_notify(&mut self, ctx: &mut Ctx, payload: Box<dyn Any + Send>) {
+        let Ok(ack) = payload.downcast::<Ack>() else {
+            warn!("workshop: ignoring a notification of an unknown kind");
+            return;
+        };
+        match *ack {
+            Ack::Durable { version, reservations } => {
+                if version > self.durable {
+                    debug!("workshop: version {version} is on disk");
+                    self.durable = version;
+                    self.durable_set = reservations;
+                }
+                self.release(ctx);
+            }
+            Ack::Failed { version, epoch, error } => {
+                error!(
+                    "workshop: cannot save {} (version {version}): {error}; undoing the changes since the \
+                     last save and answering their senders with `unavailable`",
+                    self.data_dir.join(DATA_FILE).display()
+                );
+                if epoch == self.epoch {
+                    self.roll_back(ctx);
+                }
+            }
+        }
+    }
+}
+
+/// The persistence thread: takes every snapshot queued, writes the newest,
+/// reports it. Ends when the app drops its sender, after the last write.
+fn persistence_loop(jobs: &Receiver<Job>, acks: &Sender<Ack>, dir: &Path) {
+    // After a failed write, snapshots of that epoch (made before the app
+    // undid its changes) are dropped.
+    let mut min_epoch = 0;
+    while let Ok(first) = jobs.recv() {
+        let newest = std::iter::once(first).chain(jobs.try_iter()).filter(|j| j.epoch >= min_epoch).last();
+        let Some(job) = newest else { continue };
+        let ack = match save_reservations(dir, &job.reservations) {
+            Ok(()) => Ack::Durable { version: job.version, reservations: job.reservations },
+            Err(e) => {
+                min_epoch = job.epoch + 1;
+                Ack::Failed { version: job.version, epoch: job.epoch, error: e.to_string() }
+            }
+        };
+        // The app may be gone at shutdown: the write is what matters then.
+        let _ = acks.send(ack);
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    struct Dir(PathBuf);
+
+    impl Dir {
+        fn new(tag: &str) -> Dir {
+            let dir = std::env::temp_dir().join(format!("wslab-unit-{tag}-{}", std::process::id()));
+            let _ = fs::remove_dir_all(&dir);
+            fs::create_dir_all(&dir).unwrap();
+            Dir(dir)
+        }
+    }
+
+    impl Drop for Dir {
+        fn drop(&mut self) {
+            let _ = fs::remove_dir_all(&self.0);
+        }
+    }
+
+    fn config(data: &Path, workshops: Option<PathBuf>) -> Config {
+        Config { data: data.to_path_buf(), workshops, ..Config::default() }
+    }
+
+    fn reservation(ticket: &str, workshop: &str, name: &str) -> Reservation {
+        Reservation { ticket: ticket.into(), workshop: workshop.into(), name: name.into(), at: 1 }
+    }
+
+    fn file_error(result: Result<Workshops>) -> (PathBuf, String) {
+        match result {
+            Err(Error::File { path, message }) => (path, message),
+            Err(e) => panic!("expected a file error, got {e}"),
+            Ok(_) => panic!("expected a file error, got an app"),
+        }
+    }
+
+    #[test]
+    fn names() {
+        assert_eq!(valid_name("  Alice "), Some("Alice"));
+        assert_eq!(valid_name(""), None);
+        assert_eq!(valid_name(" \t "), None);
+        assert_eq!(valid_name(&"é".repeat(64)), Some("é".repeat(64).as_str()));
+        assert_eq!(valid_name(&"a".repeat(65)), None);
+        assert_eq!(name_key(" ALICE "), name_key("alice"));
+    }
+
+    #[test]
+    fn tickets_are_random_hex() {
+        let mut tickets = Tickets::new();
+        let a = tickets.next();
+        let b = tickets.next();
+        assert_ne!(a, b);
+        assert_eq!(a.len(), 34);
+        assert!(
+            a.starts_with("T-") && a[2..].bytes().all(|c| c.is_ascii_hexdigit() && !c.is_ascii_uppercase())
+        );
+        tickets.urandom = None;
+        let c = tickets.next();
+        assert_eq!(c.len(), 34);
+        assert_ne!(c, tickets.next());
+    }
+
+    #[test]
+    fn save_then_load() {
+        let dir = Dir::new("save");
+        let list = vec![reservation("T-1", "rust-101", "Alice"), reservation("T-2", "websockets", "Bob")];
+        save_reservations(&dir.0, &list).unwrap();
+        assert_eq!(load_reservations(&dir.0.join(DATA_FILE)).unwrap(), list);
+        assert!(!dir.0.join(TMP_FILE).exists());
+        let app = Workshops::new(&config(&dir.0, None)).unwrap();
+        assert_eq!(app.state()["workshops"][0]["available"], 19);
+        assert_eq!(app.state()["workshops"][1]["available"], 11);
+    }
+
+    #[test]
+    fn missing_data_is_empty_and_the_directory_is_made() {
+        let dir = Dir::new("missing");
+        let data = dir.0.join("sub/dir");
+        let app = Workshops::new(&config(&data, None)).unwrap();
+        assert!(data.is_dir());
+        assert_eq!(app.state()["workshops"].as_array().unwrap().len(), 3);
+        assert_eq!(app.state()["workshops"][0]["id"], "rust-101");
+    }
+
+    #[test]
+    fn bad_files_are_clear_errors() {
+        let dir = Dir::new("bad");
+        let data_file = dir.0.join(DATA_FILE);
+        fs::write(&data_file, b"{\"version\":1,\"reservations\":[").unwrap();
+        let (path, message) = file_error(Workshops::new(&config(&dir.0, None)));
+        assert_eq!(path, data_file);
+        assert!(message.contains("not a valid reservations file"), "{message}");
+
+        fs::write(&data_file, b"{\"version\":2,\"reservations\":[]}").unwrap();
+        let (_, message) = file_error(Workshops::new(&config(&dir.0, None)));
+        assert!(message.contains("format version 2"), "{message}");
+
+        save_reservations(&dir.0, &[reservation("T-1", "x", "A"), reservation("T-1", "x", "B")]).unwrap();
+        let (_, message) = file_error(Workshops::new(&config(&dir.0, None)));
+        assert!(message.contains("more than once"), "{message}");
+
+        // A reservation for a workshop the sample does not have: the data is at fault.
+        save_reservations(&dir.0, &[reservation("T-1", "gone", "A")]).unwrap();
+        let (path, message) = file_error(Workshops::new(&config(&dir.0, None)));
+        assert_eq!(path, data_file);
+        assert!(message.contains("\"gone\""), "{message}");
+
+        // With a workshops file, the list is.
+        let list = dir.0.join("workshops.json");
+        fs::write(&list, br#"[{"id":"a","title":"A","capacity":1}]"#).unwrap();
+        let (path, _) = file_error(Workshops::new(&config(&dir.0, Some(list.clone()))));
+        assert_eq!(path, list);
+
+        save_reservations(&dir.0, &[reservation("T-1", "a", "A"), reservation("T-2", "a", "B")]).unwrap();
+        let (path, message) = file_error(Workshops::new(&config(&dir.0, Some(list.clone()))));
+        assert_eq!(path, list);
+        assert!(message.contains("capacity 1, below the 2 seats"), "{message}");
+
+        for bad in
+            [&b"[{\"id\":\"a\",\"title\":\"A\"}]"[..], b"[{\"id\":\"\",\"title\":\"A\",\"capacity\":1}]"]
+        {
+            fs::write(&list, bad).unwrap();
+            let (path, _) = file_error(Workshops::new(&config(&dir.0, Some(list.clone()))));
+            assert_eq!(path, list);
+        }
+        let (path, message) = file_error(Workshops::new(&config(&dir.0, Some(dir.0.join("nope.json")))));
+        assert_eq!(path, dir.0.join("nope.json"));
+        assert!(message.contains("cannot read"), "{message}");
+    }
+}
