@@ -10,6 +10,7 @@ help:
 	@echo "make run PORT=8123 [ARGS='--root-app relay']   build (release) and start the server"
 	@echo "make test                                      install test tools if missing, run every test"
 	@echo "make e2e                                       every page in headless Chromium (installs it if missing)"
+	@echo "make e2e-img                                   after make e2e: refresh docs/img/chat.png"
 	@echo "make build | fmt | lint | clean"
 
 ## Build in release mode and run on PORT (default 8080).

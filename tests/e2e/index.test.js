@@ -4,7 +4,7 @@
 
 const { test, before, after } = require('node:test');
 const assert = require('node:assert/strict');
-const { launchBrowser, Problems, openPage, waitState, screenshot, appMissing } = require('./lib/harness');
+const { launchBrowser, Problems, openPage, waitState, screenshot } = require('./lib/harness');
 
 let browser;
 before(async () => { browser = await launchBrowser(); });
@@ -25,14 +25,14 @@ const DEMOS = [
   },
   { id: 'link-chat', file: 'chat.html', title: 'Chat', ready: (page) => waitState(page, 'open') },
   {
-    id: 'link-workshop', file: 'workshop.html', title: 'Workshops', app: 'workshop',
+    id: 'link-workshop', file: 'workshop.html', title: 'Workshops',
     ready: async (page) => {
       await waitState(page, 'open');
       await page.locator('#workshops li[data-id]').first().waitFor();
     },
   },
   {
-    id: 'link-relay', file: 'relay.html', title: 'Relay', app: 'relay',
+    id: 'link-relay', file: 'relay.html', title: 'Relay',
     ready: async (page) => {
       await waitState(page, 'open');
       await page.locator('#registered[data-registered="true"]').waitFor();
@@ -58,7 +58,7 @@ test('index: the status box shows live figures from /api/status', async () => {
 });
 
 for (const demo of DEMOS) {
-  test('index: #' + demo.id + ' opens ' + demo.file + ' with no errors', { skip: demo.app ? appMissing(demo.app) : false }, async () => {
+  test('index: #' + demo.id + ' opens ' + demo.file + ' with no errors', async () => {
     const problems = new Problems();
     // Leaving the index page cancels its /api/status poll if one is in
     // flight at that moment (it runs every 3 s): that abort is the browser's

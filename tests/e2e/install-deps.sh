@@ -1,22 +1,25 @@
 #!/bin/sh
 # What the end-to-end tests need, installed where missing: Debian's Chromium
-# (apt, as root) and tests/e2e/node_modules (npm ci, from package-lock.json).
-# Without a browser the tests cannot run at all, so this fails loudly.
+# and curl (which examples/backend/job.sh uses) with apt as root, and
+# tests/e2e/node_modules (npm ci, from package-lock.json). Without them the
+# tests cannot run, so this fails loudly.
 set -eu
 E2E=$(cd "$(dirname "$0")" && pwd)
 CHROMIUM=${CHROMIUM:-/usr/bin/chromium}
 
-if [ ! -x "$CHROMIUM" ]; then
+missing=""
+# The fonts make the screenshots readable; chromium alone pulls in none.
+[ -x "$CHROMIUM" ] || missing="$missing chromium fonts-liberation fonts-dejavu-core"
+command -v curl >/dev/null 2>&1 || missing="$missing curl"
+if [ -n "$missing" ]; then
   if [ "$(id -u)" = 0 ] && command -v apt-get >/dev/null 2>&1; then
-    echo "installing chromium (apt)"
+    echo "installing (apt):$missing"
     export DEBIAN_FRONTEND=noninteractive
-    # The fonts make the screenshots readable; chromium alone pulls in none.
-    pkgs="chromium fonts-liberation fonts-dejavu-core"
-    apt-get install -y -q --no-install-recommends $pkgs >/dev/null 2>&1 ||
-      { apt-get update -q >/dev/null && apt-get install -y -q --no-install-recommends $pkgs >/dev/null; }
+    apt-get install -y -q --no-install-recommends $missing >/dev/null 2>&1 ||
+      { apt-get update -q >/dev/null && apt-get install -y -q --no-install-recommends $missing >/dev/null; }
   fi
-  if [ ! -x "$CHROMIUM" ]; then
-    echo "e2e: $CHROMIUM is missing and could not be installed (needs root and apt): apt-get install chromium" >&2
+  if [ ! -x "$CHROMIUM" ] || ! command -v curl >/dev/null 2>&1; then
+    echo "e2e: missing:$missing, and it could not be installed (needs root and apt-get)" >&2
     exit 1
   fi
 fi

@@ -6,7 +6,7 @@
 const { test, before, after } = require('node:test');
 const assert = require('node:assert/strict');
 const {
-  launchBrowser, Problems, openPage, waitState, screenshot, exactly, unique, appMissing,
+  launchBrowser, Problems, openPage, waitState, screenshot, exactly, unique,
 } = require('./lib/harness');
 
 let browser;
@@ -38,7 +38,7 @@ async function ready(page) {
 }
 
 test('workshop: reserve, cancel and full show live in another window; tickets survive a reload',
-  { skip: appMissing('workshop') }, async () => {
+  async () => {
     const problems = new Problems();
     const ann = await openPage(browser, problems, 'ann', '/workshop.html');
     const bob = await openPage(browser, problems, 'bob', '/workshop.html');

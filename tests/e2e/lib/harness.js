@@ -99,29 +99,6 @@ function waitState(page, name, options) {
   return page.locator('#state[data-state="' + name + '"]').waitFor(options);
 }
 
-/** Wait until an element matching `selector` contains `text` (string or RegExp). */
-function waitText(page, selector, text, options) {
-  return page.locator(selector).filter({ hasText: text }).first().waitFor(options);
-}
-
-/**
- * Retry an assertion until it passes or `timeout` ms are over (what
- * Playwright Test's expect(...).toPass() does); rethrows the last failure.
- */
-async function eventually(check, { timeout = TIMEOUT } = {}) {
-  const end = Date.now() + timeout;
-  let delay = 25;
-  for (;;) {
-    try {
-      return await check();
-    } catch (err) {
-      if (Date.now() > end) throw err;
-    }
-    await new Promise((resolve) => setTimeout(resolve, delay));
-    delay = Math.min(delay * 2, 250);
-  }
-}
-
 /** Save a full-page screenshot as screenshots/NAME.png and return the PNG. */
 async function screenshot(page, name) {
   fs.mkdirSync(SHOTS, { recursive: true });
@@ -133,27 +110,11 @@ function unique() {
   return Math.random().toString(36).slice(2, 8);
 }
 
-module.exports = {
-  SHOTS, baseUrl, launchBrowser, Problems, openPage, waitState, waitText, eventually, screenshot, unique,
-};
-
 /** A RegExp matching exactly `text` (for locator filters, which match substrings). */
 function exactly(text) {
   return new RegExp('^' + text.replace(/[.*+?^${}()|[\]\\]/g, '\\$&') + '$');
 }
 
-/**
- * The workshop and relay apps are built in other branches. Until they are
- * merged, their scenarios are skipped with this reason (node --test prints
- * it as "# SKIP ..."), and only then: once the app's source is in the tree,
- * its scenarios run and must pass.
- */
-function appMissing(name) {
-  const root = path.resolve(__dirname, '..', '..', '..');
-  const there = fs.existsSync(path.join(root, 'src', 'apps', name + '.rs')) ||
-    fs.existsSync(path.join(root, 'src', 'apps', name));
-  return there ? false : 'the ' + name + ' app (src/apps/' + name + '.rs) is not in this tree yet';
-}
-
-module.exports.exactly = exactly;
-module.exports.appMissing = appMissing;
+module.exports = {
+  SHOTS, baseUrl, launchBrowser, Problems, openPage, waitState, screenshot, unique, exactly,
+};
