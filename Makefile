@@ -4,7 +4,7 @@ PORT ?= 8080
 ARGS ?=
 CARGO ?= cargo
 
-.PHONY: run build test test-deps e2e e2e-deps e2e-img conformance fmt lint clean help
+.PHONY: run build test test-deps e2e e2e-deps e2e-img conformance cert run-tls test-tls fmt lint clean help
 
 help:
 	@echo "make run PORT=8123 [ARGS='--root-app relay']   build (release) and start the server"
@@ -20,6 +20,19 @@ run:
 
 build:
 	$(CARGO) build --release
+
+## A self-signed certificate for this machine's name and addresses, in certs/.
+cert:
+	sh .ci/make-cert.sh certs
+
+## Like run, with TLS: https and wss on PORT, with the certificate of `make cert`.
+run-tls:
+	$(CARGO) build --release --features tls
+	./target/release/wslab --port $(PORT) --tls-cert certs/cert.pem --tls-key certs/key.pem $(ARGS)
+
+## The TLS tests (and every other test) with the tls feature on.
+test-tls: test-deps
+	$(CARGO) test --features tls --all-targets
 
 ## Every test: unit, integration (real sockets on 127.0.0.1), property tests.
 test: test-deps

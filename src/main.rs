@@ -35,8 +35,9 @@ fn run(config: Config) -> wslab::Result<()> {
     let host = config.host;
     let running = Server::new(config)?.start()?;
     let port = running.local_addr().port();
+    let scheme = if running.is_tls() { "https" } else { "http" };
     info!("wslab {} serving {} on port {port}", env!("CARGO_PKG_VERSION"), www.display());
-    for url in urls(host, port) {
+    for url in urls(scheme, host, port) {
         info!("open {url}");
     }
     let stopper = running.stopper();
@@ -53,21 +54,21 @@ fn run(config: Config) -> wslab::Result<()> {
 }
 
 /// The URLs to open: by hostname and by each non-loopback address, then loopback.
-fn urls(host: std::net::IpAddr, port: u16) -> Vec<String> {
+fn urls(scheme: &str, host: std::net::IpAddr, port: u16) -> Vec<String> {
     if !host.is_unspecified() {
-        return vec![format!("http://{}/", std::net::SocketAddr::new(host, port))];
+        return vec![format!("{scheme}://{}/", std::net::SocketAddr::new(host, port))];
     }
     let mut urls = Vec::new();
     if let Ok(name) = std::fs::read_to_string("/proc/sys/kernel/hostname") {
         let name = name.trim();
         if !name.is_empty() && name != "localhost" {
-            urls.push(format!("http://{name}:{port}/"));
+            urls.push(format!("{scheme}://{name}:{port}/"));
         }
     }
     for addr in local_addresses() {
-        urls.push(format!("http://{addr}:{port}/"));
+        urls.push(format!("{scheme}://{addr}:{port}/"));
     }
-    urls.push(format!("http://127.0.0.1:{port}/ (this machine)"));
+    urls.push(format!("{scheme}://127.0.0.1:{port}/ (this machine)"));
     urls
 }
 

@@ -13,6 +13,7 @@ use log::{debug, error, warn};
 use crate::apps::{self, App, Mount, Registration, Routes};
 use crate::config::Config;
 use crate::conn;
+use crate::conn::stream::TlsConfig;
 use crate::dispatch::{Dispatcher, Event, Slot};
 use crate::error::{Error, Result};
 use crate::http::Response;
@@ -31,6 +32,8 @@ pub(crate) struct Shared {
     pub config: Config,
     pub routes: Routes,
     pub events: Sender<Event>,
+    /// TLS configuration when the port speaks TLS (`--tls-cert`, `--tls-key`).
+    pub tls: Option<TlsConfig>,
     next_id: AtomicU64,
     started: Instant,
     connections: Mutex<usize>,
@@ -137,6 +140,7 @@ impl Server {
             }
         }
 
+        let tls = load_tls(&config)?;
         let listener = TcpListener::bind((config.host, config.port)).map_err(|e| match e.kind() {
             io::ErrorKind::AddrInUse => Error::PortInUse(config.port),
             _ => Error::Io(e),
@@ -151,6 +155,7 @@ impl Server {
             config,
             routes,
             events,
+            tls,
             next_id: AtomicU64::new(1),
             started: Instant::now(),
             connections: Mutex::new(0),
@@ -177,6 +182,11 @@ impl Running {
     /// The address the server listens on (with the real port for `--port 0`).
     pub fn local_addr(&self) -> SocketAddr {
         self.addr
+    }
+
+    /// Whether the port speaks TLS (https and wss).
+    pub fn is_tls(&self) -> bool {
+        self.shared.tls.is_some()
     }
 
     /// A handle that can stop the server from another thread (a signal handler).
@@ -313,4 +323,25 @@ fn refuse_busy(mut stream: TcpStream) {
     let response = Response::text(503, "too many connections, try again later");
     let _ = response.write_to(&mut stream, false);
     let _ = stream.flush();
+}
+
+/// The TLS configuration from `--tls-cert` and `--tls-key`, if given.
+#[cfg(feature = "tls")]
+fn load_tls(config: &Config) -> Result<Option<TlsConfig>> {
+    match (&config.tls_cert, &config.tls_key) {
+        (Some(cert), Some(key)) => Ok(Some(crate::tls::load(cert, key)?)),
+        _ => Ok(None),
+    }
+}
+
+#[cfg(not(feature = "tls"))]
+fn load_tls(config: &Config) -> Result<Option<TlsConfig>> {
+    if config.tls_cert.is_some() || config.tls_key.is_some() {
+        return Err(Error::Usage(
+            "this wslab was built without TLS: build it with `cargo build --release --features tls` \
+             (`make run-tls` does)"
+                .into(),
+        ));
+    }
+    Ok(None)
 }

@@ -111,3 +111,17 @@ fn idle_clients_cost_no_wakeups() {
     );
     drop(clients);
 }
+
+#[cfg(not(feature = "tls"))]
+#[test]
+fn tls_flags_without_the_tls_feature_are_one_clear_line_and_exit_1() {
+    let out = wslab()
+        .args(["--host", "127.0.0.1", "--port", "0", "--tls-cert", "c.pem", "--tls-key", "k.pem"])
+        .output()
+        .unwrap();
+    assert_eq!(out.status.code(), Some(1));
+    let stderr = String::from_utf8_lossy(&out.stderr);
+    let errors: Vec<&str> = stderr.lines().filter(|l| l.starts_with("wslab: ")).collect();
+    assert_eq!(errors.len(), 1, "{stderr}");
+    assert!(errors[0].contains("built without TLS"), "{stderr}");
+}

@@ -22,12 +22,13 @@ use log::{debug, info, warn};
 use serde::de::IgnoredAny;
 use tungstenite::Message;
 
+use super::stream::{Link, Stream};
 use super::ws::{spawn_reader, WRITE_TIMEOUT};
 use crate::apps::relay;
 use crate::dispatch::clients::ClientShared;
 use crate::dispatch::{ClientHandle, ClientId, ClientInfo, ClientKind, Event, Outgoing};
 use crate::error::Result;
-use crate::http::{self, PHP_GREETING};
+use crate::http::PHP_GREETING;
 use crate::server::Shared;
 
 /// Largest message a backend may send, in bytes (leading whitespace not counted).
@@ -43,7 +44,7 @@ const CLOSE_TIMEOUT: Duration = Duration::from_secs(2);
 /// Serves a backend script that opened a plain TCP socket. `buf` holds the
 /// bytes read so far (`{...` or the `php process` greeting).
 pub(crate) fn serve(
-    mut stream: TcpStream,
+    mut stream: Stream,
     peer: SocketAddr,
     mut buf: Vec<u8>,
     server: &Arc<Shared>,
@@ -58,15 +59,15 @@ pub(crate) fn serve(
         return refuse(stream, "expected the greeting \"php process\" and an empty line");
     }
 
-    stream.set_read_timeout(None)?;
-    stream.set_write_timeout(Some(WRITE_TIMEOUT))?;
-    let socket = Arc::new(stream);
+    stream.tcp().set_read_timeout(None)?;
+    stream.tcp().set_write_timeout(Some(WRITE_TIMEOUT))?;
+    let (socket, mut link) = stream.into_link(&mut buf);
     let shared = Arc::new(ClientShared::new(socket.clone(), server.now_ms()));
     let (inbound_tx, inbound) = bounded(INBOUND_CHUNKS);
     if let Err(e) = spawn_reader(shared.clone(), inbound_tx, server.clone()) {
         warn!("{peer}: cannot start a reader thread ({e}), refusing the backend");
         let line = error_line("server busy, try again later");
-        (&*socket).write_all(line.as_bytes())?;
+        link.write_all(line.as_bytes())?;
         return Ok(());
     }
     let id = server.next_id();
@@ -81,6 +82,7 @@ pub(crate) fn serve(
         id,
         peer,
         socket,
+        link,
         shared,
         inbound,
         outbox,
@@ -98,7 +100,7 @@ pub(crate) fn serve(
 /// The empty line after it is whitespace before the first JSON value, which
 /// the [`Framer`] skips; a client that waits for `ready` before sending it
 /// would otherwise wait forever.
-fn read_greeting(stream: &mut TcpStream, buf: &mut Vec<u8>, timeout: Duration) -> io::Result<bool> {
+fn read_greeting(stream: &mut Stream, buf: &mut Vec<u8>, timeout: Duration) -> io::Result<bool> {
     let deadline = Instant::now() + timeout;
     let mut chunk = [0u8; 512];
     loop {
@@ -114,7 +116,7 @@ fn read_greeting(stream: &mut TcpStream, buf: &mut Vec<u8>, timeout: Duration) -
         if left.is_zero() {
             return Err(io::Error::new(io::ErrorKind::TimedOut, "greeting incomplete"));
         }
-        stream.set_read_timeout(Some(left))?;
+        stream.tcp().set_read_timeout(Some(left))?;
         match stream.read(&mut chunk) {
             Ok(0) => return Err(io::ErrorKind::UnexpectedEof.into()),
             Ok(n) => buf.extend_from_slice(&chunk[..n]),
@@ -125,9 +127,9 @@ fn read_greeting(stream: &mut TcpStream, buf: &mut Vec<u8>, timeout: Duration) -
 }
 
 /// Writes one error line and closes, for a backend that is never registered.
-fn refuse(mut stream: TcpStream, message: &str) -> Result<()> {
+fn refuse(mut stream: Stream, message: &str) -> Result<()> {
     stream.write_all(error_line(message).as_bytes())?;
-    http::finish(stream);
+    stream.finish();
     Ok(())
 }
 
@@ -143,6 +145,8 @@ struct Backend {
     id: ClientId,
     peer: SocketAddr,
     socket: Arc<TcpStream>,
+    /// Writes (through TLS when it is on) and decrypts what the reader brings.
+    link: Link,
     shared: Arc<ClientShared>,
     inbound: Receiver<Vec<u8>>,
     outbox: Receiver<Outgoing>,
@@ -193,7 +197,14 @@ impl Backend {
                 if eof || self.framer.buffered() > MAX_MESSAGE { never() } else { self.inbound.clone() };
             select! {
                 recv(bytes) -> chunk => match chunk {
-                    Ok(chunk) => self.framer.push(&chunk),
+                    Ok(chunk) => {
+                        let mut plain = Vec::new();
+                        if let Err(e) = self.link.feed(&chunk, &mut plain) {
+                            debug!("client {} ({}): {e}", self.id, self.peer);
+                            return Ok(());
+                        }
+                        self.framer.push(&plain);
+                    }
                     // From now on `bytes` is `never()`: a dropped channel would fire forever.
                     Err(_) => eof = true,
                 },
@@ -228,7 +239,7 @@ impl Backend {
             }
         }
         if !self.shared.abandon.load(Ordering::Relaxed) {
-            (&*self.socket).write_all(&bytes)?;
+            self.link.write_all(&bytes)?;
         }
         self.shared.queued.fetch_sub(n, Ordering::Relaxed);
         Ok(())
@@ -237,7 +248,7 @@ impl Backend {
     /// Sends one error line, then closes.
     fn fail(&mut self, why: &str) -> Result<()> {
         self.announce_leave();
-        (&*self.socket).write_all(error_line(why).as_bytes())?;
+        self.link.write_all(error_line(why).as_bytes())?;
         self.finish()
     }
 
@@ -246,6 +257,7 @@ impl Backend {
     /// turn the close into a reset that destroys the last line in flight.
     fn finish(&mut self) -> Result<()> {
         self.announce_leave();
+        self.link.close_notify();
         let _ = self.socket.shutdown(Shutdown::Write);
         let deadline = Instant::now() + CLOSE_TIMEOUT;
         while self.inbound.recv_deadline(deadline).is_ok() {}

@@ -3,6 +3,7 @@
 //! client loop, or the plain-socket backend reader.
 
 pub mod backend;
+pub mod stream;
 pub mod ws;
 
 use std::io::{self, Read};
@@ -15,6 +16,7 @@ use log::{debug, warn};
 use crate::error::{Error, Result};
 use crate::http::{self, Peer, Response};
 use crate::server::Shared;
+pub use stream::Stream;
 
 /// Serves one accepted connection to its end. Errors are logged here: the
 /// ones that are just peers going away at debug level, the rest as warnings.
@@ -49,9 +51,10 @@ fn is_noise(e: &Error) -> bool {
     }
 }
 
-fn serve(mut stream: TcpStream, peer: SocketAddr, server: &Arc<Shared>) -> Result<()> {
-    stream.set_nodelay(true)?;
+fn serve(socket: TcpStream, peer: SocketAddr, server: &Arc<Shared>) -> Result<()> {
+    socket.set_nodelay(true)?;
     let deadline = Instant::now() + server.config.handshake_timeout;
+    let Some(mut stream) = open(socket, peer, server, deadline)? else { return Ok(()) };
     let mut buf = Vec::with_capacity(1024);
     let mut chunk = [0u8; 2048];
     loop {
@@ -69,7 +72,7 @@ fn serve(mut stream: TcpStream, peer: SocketAddr, server: &Arc<Shared>) -> Resul
             debug!("{peer}: nothing complete within the handshake timeout, closing");
             return Ok(());
         }
-        stream.set_read_timeout(Some(left))?;
+        stream.tcp().set_read_timeout(Some(left))?;
         match stream.read(&mut chunk) {
             Ok(0) => return Ok(()),
             Ok(n) => buf.extend_from_slice(&chunk[..n]),
@@ -83,8 +86,33 @@ fn serve(mut stream: TcpStream, peer: SocketAddr, server: &Arc<Shared>) -> Resul
     }
 }
 
-fn refuse(mut stream: TcpStream, status: u16, message: &str) -> Result<()> {
+/// Starts TLS on a TLS port: the first byte must begin a ClientHello, and
+/// anything else (plain HTTP on a TLS port) is closed without an answer.
+#[cfg(feature = "tls")]
+fn open(socket: TcpStream, peer: SocketAddr, server: &Shared, deadline: Instant) -> Result<Option<Stream>> {
+    let Some(config) = &server.tls else { return Ok(Some(Stream::Plain(socket))) };
+    let left = deadline.saturating_duration_since(Instant::now()).max(std::time::Duration::from_millis(1));
+    socket.set_read_timeout(Some(left))?;
+    let mut first = [0u8; 1];
+    match socket.peek(&mut first) {
+        Ok(1) if first[0] == crate::tls::HANDSHAKE_RECORD => Ok(Some(Stream::tls(socket, config)?)),
+        Ok(0) => Ok(None),
+        Ok(_) => {
+            log::info!("{peer}: not TLS on a TLS port, closed without an answer");
+            Ok(None)
+        }
+        Err(e) if matches!(e.kind(), io::ErrorKind::WouldBlock | io::ErrorKind::TimedOut) => Ok(None),
+        Err(e) => Err(e.into()),
+    }
+}
+
+#[cfg(not(feature = "tls"))]
+fn open(socket: TcpStream, _: SocketAddr, _: &Shared, _: Instant) -> Result<Option<Stream>> {
+    Ok(Some(Stream::Plain(socket)))
+}
+
+fn refuse(mut stream: Stream, status: u16, message: &str) -> Result<()> {
     Response::text(status, message).write_to(&mut stream, false)?;
-    http::finish(stream);
+    stream.finish();
     Ok(())
 }

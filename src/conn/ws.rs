@@ -10,7 +10,7 @@
 //! Nothing wakes up unless bytes arrive or a message is queued.
 
 use std::io::{self, Read, Write};
-use std::net::{Shutdown, SocketAddr, TcpStream};
+use std::net::{Shutdown, SocketAddr};
 use std::sync::atomic::Ordering;
 use std::sync::Arc;
 use std::thread;
@@ -26,6 +26,7 @@ use tungstenite::protocol::{Role, WebSocketConfig};
 use tungstenite::{Message, WebSocket};
 
 use super::refuse;
+use super::stream::{Link, Stream};
 use crate::dispatch::clients::ClientShared;
 use crate::dispatch::{ClientHandle, ClientId, ClientInfo, ClientKind, Event, Outgoing};
 use crate::error::Result;
@@ -52,7 +53,7 @@ const INBOUND_CHUNKS: usize = 4;
 ///
 /// `buf` holds every byte read so far: the head, and maybe the first frames.
 pub(crate) fn serve(
-    mut stream: TcpStream,
+    mut stream: Stream,
     peer: SocketAddr,
     buf: Vec<u8>,
     req: Request,
@@ -81,7 +82,7 @@ pub(crate) fn serve(
         let mut r = crate::http::Response::text(426, "WebSocket version 13 required");
         r = r.with("Sec-WebSocket-Version", "13");
         r.write_to(&mut stream, false)?;
-        crate::http::finish(stream);
+        stream.finish();
         return Ok(());
     }
     let Some(key) = req.header("Sec-WebSocket-Key").filter(|k| !k.is_empty()) else {
@@ -99,18 +100,16 @@ pub(crate) fn serve(
     }
     response.push_str("\r\n");
 
-    stream.set_read_timeout(None)?;
-    stream.set_write_timeout(Some(WRITE_TIMEOUT))?;
-    let socket = Arc::new(stream);
-    let shared = Arc::new(ClientShared::new(socket.clone(), server.now_ms()));
+    stream.tcp().set_read_timeout(None)?;
+    stream.tcp().set_write_timeout(Some(WRITE_TIMEOUT))?;
+    let mut unread = buf[req.head_len..].to_vec();
+    let (socket, mut link) = stream.into_link(&mut unread);
+    let shared = Arc::new(ClientShared::new(socket, server.now_ms()));
     let (inbound_tx, inbound) = bounded(INBOUND_CHUNKS);
     if let Err(e) = spawn_reader(shared.clone(), inbound_tx, server.clone()) {
         warn!("{peer}: cannot start a reader thread ({e}), 503");
-        return refuse(
-            Arc::try_unwrap(socket).map_err(|_| io::Error::other("socket shared"))?,
-            503,
-            "server busy",
-        );
+        crate::http::Response::text(503, "server busy").write_to(&mut link, false)?;
+        return Ok(());
     }
     let id = server.next_id();
     let config = WebSocketConfig::default()
@@ -118,7 +117,7 @@ pub(crate) fn serve(
         .write_buffer_size(16 * 1024)
         .max_message_size(Some(server.config.max_message_size))
         .max_frame_size(Some(server.config.max_message_size));
-    let wire = Wire { socket: socket.clone(), buf: buf[req.head_len..].to_vec(), pos: 0, eof: false };
+    let wire = Wire { link, buf: unread, pos: 0, eof: false };
     let (outbox_tx, outbox) = unbounded();
     let info = ClientInfo { peer, kind: ClientKind::WebSocket, param: route.param, app: route.app };
     let handle = ClientHandle { outbox: outbox_tx, shared: shared.clone() };
@@ -169,24 +168,24 @@ pub(super) fn spawn_reader(
     Ok(())
 }
 
-/// The stream tungstenite sees: reads come from the reader thread's chunks,
-/// writes go straight to the socket.
+/// The stream tungstenite sees: reads come from the reader thread's chunks
+/// (decrypted by the [`Link`] when TLS is on), writes go through the link
+/// to the socket.
 #[derive(Debug)]
 pub(crate) struct Wire {
-    socket: Arc<TcpStream>,
+    link: Link,
     buf: Vec<u8>,
     pos: usize,
     eof: bool,
 }
 
 impl Wire {
-    fn push(&mut self, chunk: Vec<u8>) {
+    fn push(&mut self, chunk: &[u8]) -> io::Result<()> {
         if self.pos >= self.buf.len() {
-            self.buf = chunk;
+            self.buf.clear();
             self.pos = 0;
-        } else {
-            self.buf.extend_from_slice(&chunk);
         }
+        self.link.feed(chunk, &mut self.buf)
     }
 }
 
@@ -209,15 +208,7 @@ impl Read for Wire {
 
 impl Write for Wire {
     fn write(&mut self, data: &[u8]) -> io::Result<usize> {
-        // A write that hits the socket's write timeout reports WouldBlock;
-        // tungstenite would take that as "try later", so make it an error.
-        (&*self.socket).write(data).map_err(|e| {
-            if e.kind() == io::ErrorKind::WouldBlock {
-                io::Error::new(io::ErrorKind::TimedOut, "socket write timed out")
-            } else {
-                e
-            }
-        })
+        self.link.write(data)
     }
 
     fn flush(&mut self) -> io::Result<()> {
@@ -270,7 +261,12 @@ impl Client {
             select! {
                 recv(self.inbound) -> chunk => {
                     match chunk {
-                        Ok(chunk) => self.ws.get_mut().push(chunk),
+                        Ok(chunk) => {
+                            if let Err(e) = self.ws.get_mut().push(&chunk) {
+                                debug!("client {} ({}): {e}", self.id, self.peer);
+                                return Ok(());
+                            }
+                        }
                         Err(_) => self.ws.get_mut().eof = true,
                     }
                     match self.read_messages() {
@@ -410,7 +406,11 @@ impl Client {
             select! {
                 recv(inbound) -> chunk => {
                     match chunk {
-                        Ok(chunk) => self.ws.get_mut().push(chunk),
+                        Ok(chunk) => {
+                            if self.ws.get_mut().push(&chunk).is_err() {
+                                return Ok(());
+                            }
+                        }
                         Err(_) => return Ok(()),
                     }
                     loop {

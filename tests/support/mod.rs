@@ -298,7 +298,7 @@ impl Child {
             }
         });
         let mut me = Child { child, port: 0, lines, log: Vec::new() };
-        let line = me.wait_line("open http://127.0.0.1:");
+        let line = me.wait_line("://127.0.0.1:");
         let port = line.split("127.0.0.1:").nth(1).unwrap().split('/').next().unwrap();
         me.port = port.parse().unwrap();
         me
