@@ -45,7 +45,8 @@ test-deps:
 ## End-to-end tests (tests/e2e): installs Chromium (apt, as root) and the npm
 ## packages where missing, builds, starts the server on a free port with a
 ## temporary data directory, runs every scenario, stops the server.
-e2e: e2e-deps build
+e2e: e2e-deps
+	$(CARGO) build --release --features tls
 	sh tests/e2e/run.sh
 
 e2e-deps:

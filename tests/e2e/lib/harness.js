@@ -24,7 +24,7 @@ function baseUrl() {
  * --user-data-dir of its own (a new temporary profile, deleted on close);
  * Playwright refuses that flag in args for that reason.
  */
-function launchBrowser() {
+function launchBrowser(extraArgs = []) {
   return chromium.launch({
     executablePath: CHROMIUM,
     headless: true,
@@ -37,6 +37,7 @@ function launchBrowser() {
       '--disable-sync',
       '--no-first-run',
       '--disable-quic',
+      ...extraArgs,
     ],
   });
 }

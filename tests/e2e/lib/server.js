@@ -22,7 +22,7 @@ process.on('exit', () => {
 
 // The log line wslab prints once it listens: "open http://127.0.0.1:PORT/"
 // (followed by " (this machine)" when it listens on every address).
-const READY = /open http:\/\/127\.0\.0\.1:(\d+)\//;
+const READY = /open (https?):\/\/127\.0\.0\.1:(\d+)\//;
 
 /**
  * Start wslab on 127.0.0.1. port 0 takes a free port; the real one is read
@@ -61,10 +61,10 @@ function startServer({ port = 0, dataDir, args = [], timeoutMs = 20000 } = {}) {
       if (!match) return;
       done = true;
       clearTimeout(timer);
-      const realPort = Number(match[1]);
+      const realPort = Number(match[2]);
       resolve({
         port: realPort,
-        url: 'http://127.0.0.1:' + realPort,
+        url: match[1] + '://127.0.0.1:' + realPort,
         dataDir: data,
         log: () => logText,
         /** Stop the server (SIGTERM: it closes every WebSocket with 1001) and wait for it to exit. */
