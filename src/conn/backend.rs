@@ -12,21 +12,21 @@
 //! a close the server decides on (quit, keepalive, shutdown) happens at once.
 
 use std::io::{self, Read, Write};
-use std::net::{Shutdown, SocketAddr, TcpStream};
+use std::net::{Shutdown, SocketAddr};
 use std::sync::atomic::Ordering;
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 
-use crossbeam_channel::{bounded, never, select, unbounded, Receiver, Sender};
-use log::{debug, info, warn};
+use crossbeam_channel::{never, select, Receiver, Sender};
+use log::{debug, info};
 use serde::de::IgnoredAny;
 use tungstenite::Message;
 
 use super::stream::{Link, Stream};
-use super::ws::{spawn_reader, WRITE_TIMEOUT};
+use super::{attach, Attached};
 use crate::apps::relay;
 use crate::dispatch::clients::ClientShared;
-use crate::dispatch::{ClientHandle, ClientId, ClientInfo, ClientKind, Event, Outgoing};
+use crate::dispatch::{ClientId, ClientInfo, ClientKind, Event, Outgoing};
 use crate::error::Result;
 use crate::http::PHP_GREETING;
 use crate::server::Shared;
@@ -35,8 +35,6 @@ use crate::server::Shared;
 pub const MAX_MESSAGE: usize = 64 * 1024;
 /// The greeting line `php process` may not be longer than this.
 const GREETING_MAX: usize = 256;
-/// Inbound chunks queued between the reader and the connection thread.
-const INBOUND_CHUNKS: usize = 4;
 /// After an error line, how long the server reads (and drops) what the peer
 /// still sends before it closes, so that the line is not lost to a reset.
 const CLOSE_TIMEOUT: Duration = Duration::from_secs(2);
@@ -59,29 +57,17 @@ pub(crate) fn serve(
         return refuse(stream, "expected the greeting \"php process\" and an empty line");
     }
 
-    stream.tcp().set_read_timeout(None)?;
-    stream.tcp().set_write_timeout(Some(WRITE_TIMEOUT))?;
-    let (socket, mut link) = stream.into_link(&mut buf);
-    let shared = Arc::new(ClientShared::new(socket.clone(), server.now_ms()));
-    let (inbound_tx, inbound) = bounded(INBOUND_CHUNKS);
-    if let Err(e) = spawn_reader(shared.clone(), inbound_tx, server.clone()) {
-        warn!("{peer}: cannot start a reader thread ({e}), refusing the backend");
-        let line = error_line("server busy, try again later");
-        link.write_all(line.as_bytes())?;
-        return Ok(());
-    }
-    let id = server.next_id();
     let param = if greeted { relay::GREETED } else { "" };
     let info = ClientInfo { peer, kind: ClientKind::Socket, param: param.into(), app: route.app };
-    let (outbox_tx, outbox) = unbounded();
-    let handle = ClientHandle { outbox: outbox_tx, shared: shared.clone() };
-    if server.events.send(Event::Open { id, info, handle }).is_err() {
-        return Ok(()); // shutting down
-    }
+    let busy = error_line("server busy, try again later");
+    let Some(Attached { id, link, shared, inbound, outbox }) =
+        attach(stream, &mut buf, info, busy.as_bytes(), server)?
+    else {
+        return Ok(());
+    };
     let mut backend = Backend {
         id,
         peer,
-        socket,
         link,
         shared,
         inbound,
@@ -144,7 +130,6 @@ fn error_line(message: &str) -> String {
 struct Backend {
     id: ClientId,
     peer: SocketAddr,
-    socket: Arc<TcpStream>,
     /// Writes (through TLS when it is on) and decrypts what the reader brings.
     link: Link,
     shared: Arc<ClientShared>,
@@ -165,7 +150,7 @@ impl Drop for Backend {
     /// client leave, and the reader thread is woken by the shutdown.
     fn drop(&mut self) {
         self.announce_leave();
-        let _ = self.socket.shutdown(Shutdown::Both);
+        let _ = self.shared.socket.shutdown(Shutdown::Both);
     }
 }
 
@@ -258,7 +243,7 @@ impl Backend {
     fn finish(&mut self) -> Result<()> {
         self.announce_leave();
         self.link.close_notify();
-        let _ = self.socket.shutdown(Shutdown::Write);
+        let _ = self.shared.socket.shutdown(Shutdown::Write);
         let deadline = Instant::now() + CLOSE_TIMEOUT;
         while self.inbound.recv_deadline(deadline).is_ok() {}
         Ok(())

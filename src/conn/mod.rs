@@ -6,17 +6,64 @@ pub mod backend;
 pub mod stream;
 pub mod ws;
 
-use std::io::{self, Read};
+use std::io::{self, Read, Write};
 use std::net::{SocketAddr, TcpStream};
 use std::sync::Arc;
 use std::time::Instant;
 
+use crossbeam_channel::{bounded, unbounded, Receiver};
 use log::{debug, warn};
 
+use crate::dispatch::clients::ClientShared;
+use crate::dispatch::{ClientHandle, ClientId, ClientInfo, Event, Outgoing};
 use crate::error::{Error, Result};
 use crate::http::{self, Peer, Response};
 use crate::server::Shared;
+use stream::Link;
 pub use stream::Stream;
+use ws::{spawn_reader, INBOUND_CHUNKS, WRITE_TIMEOUT};
+
+/// A long-lived client (a WebSocket or a backend socket) after [`attach`]:
+/// its reader thread runs and the dispatcher knows it.
+pub(crate) struct Attached {
+    pub id: ClientId,
+    pub link: Link,
+    pub shared: Arc<ClientShared>,
+    pub inbound: Receiver<Vec<u8>>,
+    pub outbox: Receiver<Outgoing>,
+}
+
+/// Splits `stream` for a long-lived client, starts its reader thread and
+/// registers it with the dispatcher as `info`. Plaintext already read past
+/// the head is appended to `unread`.
+///
+/// `Ok(None)` when the client cannot be taken: no reader thread could be
+/// started (then `busy` was written to it), or the server is shutting down.
+pub(crate) fn attach(
+    stream: Stream,
+    unread: &mut Vec<u8>,
+    info: ClientInfo,
+    busy: &[u8],
+    server: &Arc<Shared>,
+) -> Result<Option<Attached>> {
+    stream.tcp().set_read_timeout(None)?;
+    stream.tcp().set_write_timeout(Some(WRITE_TIMEOUT))?;
+    let (socket, mut link) = stream.into_link(unread);
+    let shared = Arc::new(ClientShared::new(socket, server.now_ms()));
+    let (inbound_tx, inbound) = bounded(INBOUND_CHUNKS);
+    if let Err(e) = spawn_reader(shared.clone(), inbound_tx, server.clone()) {
+        warn!("{}: cannot start a reader thread ({e}), refusing the client", info.peer);
+        link.write_all(busy)?;
+        return Ok(None);
+    }
+    let id = server.next_id();
+    let (outbox_tx, outbox) = unbounded();
+    let handle = ClientHandle { outbox: outbox_tx, shared: shared.clone() };
+    if server.events.send(Event::Open { id, info, handle }).is_err() {
+        return Ok(None); // shutting down
+    }
+    Ok(Some(Attached { id, link, shared, inbound, outbox }))
+}
 
 /// Serves one accepted connection to its end. Errors are logged here: the
 /// ones that are just peers going away at debug level, the rest as warnings.

@@ -69,7 +69,7 @@ impl Stream {
     /// the reader thread, and the [`Link`] the client thread writes through.
     /// Plaintext that TLS already decrypted but nobody read yet is appended
     /// to `unread`.
-    #[cfg_attr(not(feature = "tls"), allow(unused_variables))]
+    #[cfg_attr(not(feature = "tls"), allow(unused_variables, clippy::ptr_arg))]
     pub fn into_link(self, unread: &mut Vec<u8>) -> (Arc<TcpStream>, Link) {
         match self {
             Stream::Plain(s) => {

@@ -16,7 +16,7 @@ use std::sync::Arc;
 use std::thread;
 use std::time::{Duration, Instant};
 
-use crossbeam_channel::{bounded, never, select, unbounded, Receiver, Sender};
+use crossbeam_channel::{never, select, Receiver, Sender};
 use log::{debug, info, warn};
 use tungstenite::error::ProtocolError;
 use tungstenite::handshake::derive_accept_key;
@@ -25,10 +25,10 @@ use tungstenite::protocol::frame::{CloseFrame, Frame};
 use tungstenite::protocol::{Role, WebSocketConfig};
 use tungstenite::{Message, WebSocket};
 
-use super::refuse;
 use super::stream::{Link, Stream};
+use super::{attach, refuse, Attached};
 use crate::dispatch::clients::ClientShared;
-use crate::dispatch::{ClientHandle, ClientId, ClientInfo, ClientKind, Event, Outgoing};
+use crate::dispatch::{ClientId, ClientInfo, ClientKind, Event, Outgoing};
 use crate::error::Result;
 use crate::http::Request;
 use crate::server::Shared;
@@ -46,7 +46,7 @@ const CHUNK: usize = 8 * 1024;
 const READER_STACK: usize = 64 * 1024;
 /// Inbound chunks queued between reader and client thread; a full queue
 /// stops the reader, and TCP flow control then slows the sender.
-const INBOUND_CHUNKS: usize = 4;
+pub(super) const INBOUND_CHUNKS: usize = 4;
 
 /// Completes the handshake of an upgrade request (or refuses it before any
 /// 101), then runs the client until it is gone.
@@ -100,30 +100,21 @@ pub(crate) fn serve(
     }
     response.push_str("\r\n");
 
-    stream.tcp().set_read_timeout(None)?;
-    stream.tcp().set_write_timeout(Some(WRITE_TIMEOUT))?;
     let mut unread = buf[req.head_len..].to_vec();
-    let (socket, mut link) = stream.into_link(&mut unread);
-    let shared = Arc::new(ClientShared::new(socket, server.now_ms()));
-    let (inbound_tx, inbound) = bounded(INBOUND_CHUNKS);
-    if let Err(e) = spawn_reader(shared.clone(), inbound_tx, server.clone()) {
-        warn!("{peer}: cannot start a reader thread ({e}), 503");
-        crate::http::Response::text(503, "server busy").write_to(&mut link, false)?;
+    let info = ClientInfo { peer, kind: ClientKind::WebSocket, param: route.param, app: route.app };
+    let busy =
+        b"HTTP/1.1 503 Service Unavailable\r\nContent-Length: 12\r\nConnection: close\r\n\r\nserver busy\n";
+    let Some(Attached { id, link, shared, inbound, outbox }) =
+        attach(stream, &mut unread, info, busy, server)?
+    else {
         return Ok(());
-    }
-    let id = server.next_id();
+    };
     let config = WebSocketConfig::default()
         .read_buffer_size(4096)
         .write_buffer_size(16 * 1024)
         .max_message_size(Some(server.config.max_message_size))
         .max_frame_size(Some(server.config.max_message_size));
     let wire = Wire { link, buf: unread, pos: 0, eof: false };
-    let (outbox_tx, outbox) = unbounded();
-    let info = ClientInfo { peer, kind: ClientKind::WebSocket, param: route.param, app: route.app };
-    let handle = ClientHandle { outbox: outbox_tx, shared: shared.clone() };
-    if server.events.send(Event::Open { id, info, handle }).is_err() {
-        return Ok(()); // shutting down
-    }
     let mut client = Client {
         id,
         peer,
