@@ -207,6 +207,21 @@ impl Write for Wire {
     }
 }
 
+/// Fault injection for the tests, in debug builds only: with the
+/// environment variable `WSLAB_PANIC_ON` set, a text message equal to its
+/// value panics the client thread, so that a test can show that the
+/// dispatcher still sees the client leave.
+#[cfg(debug_assertions)]
+fn injected_panic(message: &Message) {
+    static TRIGGER: std::sync::OnceLock<Option<String>> = std::sync::OnceLock::new();
+    let trigger = TRIGGER.get_or_init(|| std::env::var("WSLAB_PANIC_ON").ok());
+    if let (Some(trigger), Message::Text(text)) = (trigger, message) {
+        if text.as_str() == trigger {
+            panic!("injected panic in a client thread (WSLAB_PANIC_ON)");
+        }
+    }
+}
+
 /// How reading the inbound bytes ended.
 enum Flow {
     /// Everything read; wait for more.
@@ -282,6 +297,8 @@ impl Client {
         loop {
             match self.ws.read() {
                 Ok(message @ (Message::Text(_) | Message::Binary(_))) => {
+                    #[cfg(debug_assertions)]
+                    injected_panic(&message);
                     if self.events.send(Event::Message { id: self.id, message }).is_err() {
                         return Flow::Gone;
                     }
