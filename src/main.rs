@@ -33,13 +33,15 @@ fn main() -> ExitCode {
 fn run(config: Config) -> wslab::Result<()> {
     let www = config.www.clone();
     let host = config.host;
-    let running = Server::new(config)?.start()?;
-    let port = running.local_addr().port();
-    let scheme = if running.is_tls() { "https" } else { "http" };
-    info!("wslab {} serving {} on port {port}", env!("CARGO_PKG_VERSION"), www.display());
-    for url in urls(scheme, host, port) {
-        info!("open {url}");
-    }
+    let mut server = Server::new(config)?;
+    server.on_listening(move |addr, tls| {
+        let port = addr.port();
+        info!("wslab {} serving {} on port {port}", env!("CARGO_PKG_VERSION"), www.display());
+        for url in urls(if tls { "https" } else { "http" }, host, port) {
+            info!("open {url}");
+        }
+    });
+    let running = server.start()?;
     let stopper = running.stopper();
     let mut signals = Signals::new([SIGINT, SIGTERM])?;
     std::thread::Builder::new().name("signals".into()).spawn(move || {

@@ -77,6 +77,7 @@ impl Shared {
 pub struct Server {
     config: Config,
     apps: Vec<Registration>,
+    on_listening: Option<Box<dyn FnOnce(SocketAddr, bool)>>,
 }
 
 impl Server {
@@ -87,12 +88,12 @@ impl Server {
     /// An app's files (such as `--workshops`) could not be read or are invalid.
     pub fn new(config: Config) -> Result<Server> {
         let apps = apps::builtin(&config)?;
-        Ok(Server { config, apps })
+        Ok(Server { config, apps, on_listening: None })
     }
 
     /// A server with no apps at all; mount your own.
     pub fn empty(config: Config) -> Server {
-        Server { config, apps: Vec::new() }
+        Server { config, apps: Vec::new(), on_listening: None }
     }
 
     /// Mounts `app` on the WebSocket path `path`, under `name` (logs, `/api/status`).
@@ -111,6 +112,14 @@ impl Server {
         self
     }
 
+    /// Calls `f` with the bound address and whether it speaks TLS, once the
+    /// port is bound and before any app starts: the binary prints the URLs
+    /// to open there, so that they are the first log lines.
+    pub fn on_listening(&mut self, f: impl FnOnce(SocketAddr, bool) + 'static) -> &mut Self {
+        self.on_listening = Some(Box::new(f));
+        self
+    }
+
     /// Binds the port and starts the accept and dispatcher threads.
     ///
     /// # Errors
@@ -118,7 +127,7 @@ impl Server {
     /// [`Error::PortInUse`] when the port is taken, [`Error::Usage`] when
     /// `--root-app` names an app that is not mounted, [`Error::Io`] otherwise.
     pub fn start(self) -> Result<Running> {
-        let Server { config, apps } = self;
+        let Server { config, apps, on_listening } = self;
         let mut routes = Routes::default();
         let mut slots = Vec::new();
         for (id, reg) in apps.into_iter().enumerate() {
@@ -146,6 +155,9 @@ impl Server {
             _ => Error::Io(e),
         })?;
         let addr = listener.local_addr()?;
+        if let Some(f) = on_listening {
+            f(addr, tls.is_some());
+        }
 
         let (events, inbox) = bounded(EVENT_QUEUE);
         let dispatcher = Dispatcher::new(slots, config.outbox_size, config.ping_interval, events.clone());

@@ -67,7 +67,10 @@ fn first_log_lines_print_the_urls_with_the_real_port() {
     let mut ws = Ws::connect(child.addr(), "/ws/echo");
     ws.send("up");
     assert_eq!(ws.recv_text(), "up");
-    assert!(child.log.iter().any(|l| l.contains(&format!("http://127.0.0.1:{}/", child.port))));
+    // The URLs come first, before anything the apps log.
+    assert_eq!(child.log.len(), 2, "{:?}", child.log);
+    assert!(child.log[0].contains(&format!("on port {}", child.port)), "{:?}", child.log);
+    assert!(child.log[1].contains(&format!("open http://127.0.0.1:{}/", child.port)), "{:?}", child.log);
     child.signal(15);
     assert_eq!(child.wait_exit(Duration::from_secs(5)), Some(0));
 }
