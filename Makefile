@@ -1,13 +1,16 @@
 # wslab: the two commands a user needs are `make run PORT=...` and `make test`.
+# `make e2e` runs the pages in a real browser (headless Chromium).
 PORT ?= 8080
 ARGS ?=
 CARGO ?= cargo
 
-.PHONY: run build test test-deps fmt lint clean help conformance bench
+.PHONY: run build test test-deps e2e e2e-deps e2e-img conformance cert run-tls test-tls fmt lint clean help bench
 
 help:
 	@echo "make run PORT=8123 [ARGS='--root-app relay']   build (release) and start the server"
 	@echo "make test                                      install test tools if missing, run every test"
+	@echo "make e2e                                       every page in headless Chromium (installs it if missing)"
+	@echo "make e2e-img                                   after make e2e: refresh docs/img/chat.png"
 	@echo "make build | fmt | lint | clean"
 
 ## Build in release mode and run on PORT (default 8080).
@@ -18,6 +21,19 @@ run:
 build:
 	$(CARGO) build --release
 
+## A self-signed certificate for this machine's name and addresses, in certs/.
+cert:
+	sh .ci/make-cert.sh certs
+
+## Like run, with TLS: https and wss on PORT, with the certificate of `make cert`.
+run-tls:
+	$(CARGO) build --release --features tls
+	./target/release/wslab --port $(PORT) --tls-cert certs/cert.pem --tls-key certs/key.pem $(ARGS)
+
+## The TLS tests (and every other test) with the tls feature on.
+test-tls: test-deps
+	$(CARGO) test --features tls --all-targets
+
 ## Every test: unit, integration (real sockets on 127.0.0.1), property tests.
 test: test-deps
 	$(CARGO) test --all-targets
@@ -25,6 +41,21 @@ test: test-deps
 ## Tools the tests need, installed where missing (apt as root).
 test-deps:
 	@sh .ci/install-deps.sh
+
+## End-to-end tests (tests/e2e): installs Chromium (apt, as root) and the npm
+## packages where missing, builds, starts the server on a free port with a
+## temporary data directory, runs every scenario, stops the server.
+e2e: e2e-deps
+	$(CARGO) build --release --features tls
+	sh tests/e2e/run.sh
+
+e2e-deps:
+	@sh tests/e2e/install-deps.sh
+
+## After `make e2e`: refresh the README's picture from its screenshot.
+e2e-img:
+	mkdir -p docs/img
+	cp tests/e2e/screenshots/chat-two-windows.png docs/img/chat.png
 
 fmt:
 	$(CARGO) fmt

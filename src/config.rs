@@ -39,6 +39,10 @@ pub struct Config {
     pub ping_interval: Duration,
     /// Origins allowed to open WebSockets; empty means any (`--allow-origin`, repeatable).
     pub allow_origins: Vec<String>,
+    /// PEM certificate chain: with `tls_key`, the port speaks TLS (`--tls-cert`).
+    pub tls_cert: Option<PathBuf>,
+    /// PEM private key for `tls_cert` (`--tls-key`).
+    pub tls_key: Option<PathBuf>,
 }
 
 impl Default for Config {
@@ -57,6 +61,8 @@ impl Default for Config {
             handshake_timeout: Duration::from_secs(10),
             ping_interval: Duration::from_secs(30),
             allow_origins: Vec::new(),
+            tls_cert: None,
+            tls_key: None,
         }
     }
 }
@@ -87,6 +93,10 @@ Limits (durations: 10s, 500ms; sizes: 1048576, 64KiB, 16MiB):
   --handshake-timeout DUR   time to send a request head [default: 10s]
   --ping-interval DUR       keepalive ping; silent for 2 intervals is closed; 0 turns it off [default: 30s]
   --allow-origin ORIGIN     allowed WebSocket Origin, repeatable; others get 403 [default: any]
+
+TLS (a build with `--features tls`, as `make run-tls` does):
+  --tls-cert FILE           PEM certificate chain; with --tls-key the port speaks https and wss
+  --tls-key FILE            PEM private key of the certificate
 
   -h, --help                print this help
 ";
@@ -175,8 +185,13 @@ impl Config {
                     config.ping_interval = parse_duration(&v).ok_or_else(|| bad(&v, "a duration"))?;
                 }
                 "--allow-origin" => config.allow_origins.push(value()?),
+                "--tls-cert" => config.tls_cert = Some(PathBuf::from(value()?)),
+                "--tls-key" => config.tls_key = Some(PathBuf::from(value()?)),
                 _ => return Err(Error::Usage(format!("unknown flag {arg:?} (see --help)"))),
             }
+        }
+        if config.tls_cert.is_some() != config.tls_key.is_some() {
+            return Err(Error::Usage("--tls-cert and --tls-key go together".into()));
         }
         Ok(Command::Run(Box::new(config)))
     }

@@ -40,6 +40,8 @@ pub mod dispatch;
 pub mod error;
 pub mod http;
 pub mod server;
+#[cfg(feature = "tls")]
+pub mod tls;
 
 pub use apps::{ApiRequest, ApiResponse, App, Ctx, Message, Notifier, Registration};
 pub use config::Config;

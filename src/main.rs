@@ -33,14 +33,19 @@ fn main() -> ExitCode {
 fn run(config: Config) -> wslab::Result<()> {
     let www = config.www.clone();
     let host = config.host;
-    let running = Server::new(config)?.start()?;
-    let port = running.local_addr().port();
-    info!("wslab {} serving {} on port {port}", env!("CARGO_PKG_VERSION"), www.display());
-    for url in urls(host, port) {
-        info!("open {url}");
-    }
-    let stopper = running.stopper();
+    let mut server = Server::new(config)?;
+    server.on_listening(move |addr, tls| {
+        let port = addr.port();
+        info!("wslab {} serving {} on port {port}", env!("CARGO_PKG_VERSION"), www.display());
+        for url in urls(if tls { "https" } else { "http" }, host, port) {
+            info!("open {url}");
+        }
+    });
+    // Before the port opens: a signal sent as soon as the URLs are printed
+    // must find the handler in place, not kill the process.
     let mut signals = Signals::new([SIGINT, SIGTERM])?;
+    let running = server.start()?;
+    let stopper = running.stopper();
     std::thread::Builder::new().name("signals".into()).spawn(move || {
         if let Some(signal) = signals.forever().next() {
             info!("signal {signal}: shutting down");
@@ -53,21 +58,21 @@ fn run(config: Config) -> wslab::Result<()> {
 }
 
 /// The URLs to open: by hostname and by each non-loopback address, then loopback.
-fn urls(host: std::net::IpAddr, port: u16) -> Vec<String> {
+fn urls(scheme: &str, host: std::net::IpAddr, port: u16) -> Vec<String> {
     if !host.is_unspecified() {
-        return vec![format!("http://{}/", std::net::SocketAddr::new(host, port))];
+        return vec![format!("{scheme}://{}/", std::net::SocketAddr::new(host, port))];
     }
     let mut urls = Vec::new();
     if let Ok(name) = std::fs::read_to_string("/proc/sys/kernel/hostname") {
         let name = name.trim();
         if !name.is_empty() && name != "localhost" {
-            urls.push(format!("http://{name}:{port}/"));
+            urls.push(format!("{scheme}://{name}:{port}/"));
         }
     }
     for addr in local_addresses() {
-        urls.push(format!("http://{addr}:{port}/"));
+        urls.push(format!("{scheme}://{addr}:{port}/"));
     }
-    urls.push(format!("http://127.0.0.1:{port}/ (this machine)"));
+    urls.push(format!("{scheme}://127.0.0.1:{port}/ (this machine)"));
     urls
 }
 

@@ -13,6 +13,7 @@ use log::{debug, error, info, warn};
 use crate::apps::{self, App, Mount, Registration, Routes};
 use crate::config::Config;
 use crate::conn;
+use crate::conn::stream::TlsConfig;
 use crate::dispatch::{Dispatcher, Event, Slot};
 use crate::error::{Error, Result};
 use crate::http::Response;
@@ -42,26 +43,26 @@ pub fn connection_ceiling(max_map_count: usize, mapped: usize) -> usize {
     max_map_count.saturating_sub(mapped + MAPPINGS_RESERVE) / MAPPINGS_PER_CONNECTION
 }
 
-/// `--max-connections`, lowered to what `vm.max_map_count` allows (with a
-/// log line that says how to raise it).
-fn connection_limit(configured: usize) -> usize {
+/// `--max-connections`, lowered to what `vm.max_map_count` allows, and if
+/// it was, the line to log (after the URLs) that says how to raise it.
+fn connection_limit(configured: usize) -> (usize, Option<String>) {
     let read = |path: &str| std::fs::read_to_string(path).ok();
     let Some(max) = read("/proc/sys/vm/max_map_count").and_then(|s| s.trim().parse::<usize>().ok()) else {
-        return configured;
+        return (configured, None);
     };
     let mapped = read("/proc/self/maps").map_or(0, |m| m.lines().count());
     let ceiling = connection_ceiling(max, mapped);
     if configured <= ceiling {
-        return configured;
+        return (configured, None);
     }
     let wanted = configured * MAPPINGS_PER_CONNECTION + mapped + MAPPINGS_RESERVE;
-    info!(
+    let why = format!(
         "at most {ceiling} connections at once (not {configured}): vm.max_map_count is {max}, and each \
          WebSocket client takes {MAPPINGS_PER_CONNECTION} memory mappings; more get 503. For {configured}: \
          sudo sysctl -w vm.max_map_count={}",
         wanted.next_power_of_two()
     );
-    ceiling
+    (ceiling, Some(why))
 }
 
 /// What every connection thread shares: configuration, routes, the
@@ -70,6 +71,8 @@ pub(crate) struct Shared {
     pub config: Config,
     pub routes: Routes,
     pub events: Sender<Event>,
+    /// TLS configuration when the port speaks TLS (`--tls-cert`, `--tls-key`).
+    pub tls: Option<TlsConfig>,
     next_id: AtomicU64,
     started: Instant,
     connections: Mutex<usize>,
@@ -113,6 +116,7 @@ impl Shared {
 pub struct Server {
     config: Config,
     apps: Vec<Registration>,
+    on_listening: Option<Box<dyn FnOnce(SocketAddr, bool)>>,
 }
 
 impl Server {
@@ -123,12 +127,12 @@ impl Server {
     /// An app's files (such as `--workshops`) could not be read or are invalid.
     pub fn new(config: Config) -> Result<Server> {
         let apps = apps::builtin(&config)?;
-        Ok(Server { config, apps })
+        Ok(Server { config, apps, on_listening: None })
     }
 
     /// A server with no apps at all; mount your own.
     pub fn empty(config: Config) -> Server {
-        Server { config, apps: Vec::new() }
+        Server { config, apps: Vec::new(), on_listening: None }
     }
 
     /// Mounts `app` on the WebSocket path `path`, under `name` (logs, `/api/status`).
@@ -147,6 +151,14 @@ impl Server {
         self
     }
 
+    /// Calls `f` with the bound address and whether it speaks TLS, once the
+    /// port is bound and before any app starts: the binary prints the URLs
+    /// to open there, so that they are the first log lines.
+    pub fn on_listening(&mut self, f: impl FnOnce(SocketAddr, bool) + 'static) -> &mut Self {
+        self.on_listening = Some(Box::new(f));
+        self
+    }
+
     /// Binds the port and starts the accept and dispatcher threads.
     ///
     /// # Errors
@@ -154,8 +166,9 @@ impl Server {
     /// [`Error::PortInUse`] when the port is taken, [`Error::Usage`] when
     /// `--root-app` names an app that is not mounted, [`Error::Io`] otherwise.
     pub fn start(self) -> Result<Running> {
-        let Server { mut config, apps } = self;
-        config.max_connections = connection_limit(config.max_connections);
+        let Server { mut config, apps, on_listening } = self;
+        let (max_connections, limited) = connection_limit(config.max_connections);
+        config.max_connections = max_connections;
         let mut routes = Routes::default();
         let mut slots = Vec::new();
         for (id, reg) in apps.into_iter().enumerate() {
@@ -177,11 +190,18 @@ impl Server {
             }
         }
 
+        let tls = load_tls(&config)?;
         let listener = TcpListener::bind((config.host, config.port)).map_err(|e| match e.kind() {
             io::ErrorKind::AddrInUse => Error::PortInUse(config.port),
             _ => Error::Io(e),
         })?;
         let addr = listener.local_addr()?;
+        if let Some(f) = on_listening {
+            f(addr, tls.is_some());
+        }
+        if let Some(why) = limited {
+            info!("{why}");
+        }
 
         let (events, inbox) = bounded(EVENT_QUEUE);
         let dispatcher = Dispatcher::new(slots, config.outbox_size, config.ping_interval, events.clone());
@@ -191,6 +211,7 @@ impl Server {
             config,
             routes,
             events,
+            tls,
             next_id: AtomicU64::new(1),
             started: Instant::now(),
             connections: Mutex::new(0),
@@ -217,6 +238,11 @@ impl Running {
     /// The address the server listens on (with the real port for `--port 0`).
     pub fn local_addr(&self) -> SocketAddr {
         self.addr
+    }
+
+    /// Whether the port speaks TLS (https and wss).
+    pub fn is_tls(&self) -> bool {
+        self.shared.tls.is_some()
     }
 
     /// A handle that can stop the server from another thread (a signal handler).
@@ -353,6 +379,27 @@ fn refuse_busy(mut stream: TcpStream) {
     let response = Response::text(503, "too many connections, try again later");
     let _ = response.write_to(&mut stream, false);
     let _ = stream.flush();
+}
+
+/// The TLS configuration from `--tls-cert` and `--tls-key`, if given.
+#[cfg(feature = "tls")]
+fn load_tls(config: &Config) -> Result<Option<TlsConfig>> {
+    match (&config.tls_cert, &config.tls_key) {
+        (Some(cert), Some(key)) => Ok(Some(crate::tls::load(cert, key)?)),
+        _ => Ok(None),
+    }
+}
+
+#[cfg(not(feature = "tls"))]
+fn load_tls(config: &Config) -> Result<Option<TlsConfig>> {
+    if config.tls_cert.is_some() || config.tls_key.is_some() {
+        return Err(Error::Usage(
+            "this wslab was built without TLS: build it with `cargo build --release --features tls` \
+             (`make run-tls` does)"
+                .into(),
+        ));
+    }
+    Ok(None)
 }
 
 #[cfg(test)]

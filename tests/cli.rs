@@ -67,7 +67,10 @@ fn first_log_lines_print_the_urls_with_the_real_port() {
     let mut ws = Ws::connect(child.addr(), "/ws/echo");
     ws.send("up");
     assert_eq!(ws.recv_text(), "up");
-    assert!(child.log.iter().any(|l| l.contains(&format!("http://127.0.0.1:{}/", child.port))));
+    // The URLs come first, before anything the apps log.
+    assert_eq!(child.log.len(), 2, "{:?}", child.log);
+    assert!(child.log[0].contains(&format!("on port {}", child.port)), "{:?}", child.log);
+    assert!(child.log[1].contains(&format!("open http://127.0.0.1:{}/", child.port)), "{:?}", child.log);
     child.signal(15);
     assert_eq!(child.wait_exit(Duration::from_secs(5)), Some(0));
 }
@@ -110,4 +113,18 @@ fn idle_clients_cost_no_wakeups() {
         after - before
     );
     drop(clients);
+}
+
+#[cfg(not(feature = "tls"))]
+#[test]
+fn tls_flags_without_the_tls_feature_are_one_clear_line_and_exit_1() {
+    let out = wslab()
+        .args(["--host", "127.0.0.1", "--port", "0", "--tls-cert", "c.pem", "--tls-key", "k.pem"])
+        .output()
+        .unwrap();
+    assert_eq!(out.status.code(), Some(1));
+    let stderr = String::from_utf8_lossy(&out.stderr);
+    let errors: Vec<&str> = stderr.lines().filter(|l| l.starts_with("wslab: ")).collect();
+    assert_eq!(errors.len(), 1, "{stderr}");
+    assert!(errors[0].contains("built without TLS"), "{stderr}");
 }

@@ -297,3 +297,28 @@ fn sigint_exits_0_too() {
     assert_eq!(ws.expect_close(), 1001);
     assert_eq!(child.wait_exit(Duration::from_secs(2)), Some(0));
 }
+
+#[test]
+#[cfg_attr(not(debug_assertions), ignore = "the fault injection exists in debug builds only")]
+fn a_panic_in_a_client_thread_never_leaks_the_client() {
+    // Debug builds panic a client thread on this message (see conn/ws.rs).
+    let mut child = std::process::Command::new(env!("CARGO_BIN_EXE_wslab"));
+    child.env("WSLAB_PANIC_ON", "panic in my thread, please");
+    let mut child = Child::spawn(child, &[]);
+    let mut bystander = Ws::connect(child.addr(), "/ws/chat");
+    bystander.send_json(serde_json::json!({"type": "login", "user": "bystander"}));
+    assert_eq!(bystander.recv_json()["type"], "welcome");
+    let mut victim = Ws::connect(child.addr(), "/ws/chat");
+    victim.send_json(serde_json::json!({"type": "login", "user": "victim"}));
+    assert_eq!(victim.recv_json()["type"], "welcome");
+    assert_eq!(bystander.recv_json(), serde_json::json!({"type": "join", "user": "victim"}));
+    victim.send("panic in my thread, please");
+    // The dispatcher saw it leave: its app said so to the others.
+    assert_eq!(bystander.recv_json(), serde_json::json!({"type": "leave", "user": "victim"}));
+    child.wait_line("injected panic in a client thread");
+    // And everything else goes on.
+    bystander.send_json(serde_json::json!({"type": "chat", "text": "still here"}));
+    assert_eq!(bystander.recv_json()["text"], "still here");
+    let status = support::http(child.addr(), "GET /api/status HTTP/1.1\r\nHost: x\r\n\r\n").json();
+    assert_eq!(status["connections"]["chat"], 1);
+}

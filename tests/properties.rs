@@ -85,3 +85,92 @@ proptest! {
         }
     }
 }
+
+use wslab::conn::backend::{Frame, Framer, MAX_MESSAGE};
+
+/// Everything a framer makes of `chunks`, fed one by one, then the end of the stream.
+fn frames(chunks: &[Vec<u8>]) -> Vec<Frame> {
+    let mut framer = Framer::new(Vec::new());
+    let mut out = Vec::new();
+    for chunk in chunks {
+        framer.push(chunk);
+        loop {
+            match framer.next(false) {
+                Frame::Need => break,
+                Frame::Fail(why) => {
+                    out.push(Frame::Fail(why));
+                    return out;
+                }
+                message => out.push(message),
+            }
+        }
+    }
+    loop {
+        match framer.next(true) {
+            Frame::Need => return out,
+            Frame::Fail(why) => {
+                out.push(Frame::Fail(why));
+                return out;
+            }
+            message => out.push(message),
+        }
+    }
+}
+
+/// Streams a backend might send: JSON values, whitespace, and noise.
+fn backend_stream() -> impl Strategy<Value = Vec<u8>> {
+    let piece = prop_oneof![
+        Just(b"{\"opcode\":\"feedback\",\"uuid\":\"u\",\"progress\":10}".to_vec()),
+        Just(b"{\"a\":[1,{\"b\":\"}\\\"{\"}]}".to_vec()),
+        Just(b"[1,2]".to_vec()),
+        Just(b"\"text\"".to_vec()),
+        Just(b"42 ".to_vec()),
+        Just(b"\n".to_vec()),
+        Just(b"\r\n".to_vec()),
+        prop::collection::vec(any::<u8>(), 0..4),
+    ];
+    prop::collection::vec(piece, 0..12).prop_map(|pieces| pieces.concat())
+}
+
+proptest! {
+    #![proptest_config(ProptestConfig { cases: 1000, ..ProptestConfig::default() })]
+
+    #[test]
+    fn the_backend_framer_never_panics_and_only_passes_json(bytes in prop::collection::vec(any::<u8>(), 0..2000)) {
+        for frame in frames(&[bytes]) {
+            match frame {
+                Frame::Message(text) => {
+                    prop_assert!(text.len() <= MAX_MESSAGE);
+                    prop_assert!(serde_json::from_str::<serde_json::Value>(&text).is_ok(), "{text:?}");
+                }
+                Frame::Fail(why) => prop_assert!(!why.is_empty()),
+                Frame::Need => prop_assert!(false, "Need is never collected"),
+            }
+        }
+    }
+
+    #[test]
+    fn the_backend_framer_gives_the_same_messages_however_the_bytes_are_split(
+        bytes in backend_stream(),
+        cuts in prop::collection::vec(any::<usize>(), 0..10),
+    ) {
+        let whole = frames(std::slice::from_ref(&bytes));
+        let mut points: Vec<usize> = cuts.iter().map(|c| c % (bytes.len() + 1)).collect();
+        points.sort_unstable();
+        let mut chunks = Vec::new();
+        let mut start = 0;
+        for p in points {
+            chunks.push(bytes[start..p].to_vec());
+            start = p;
+        }
+        chunks.push(bytes[start..].to_vec());
+        let split = frames(&chunks);
+        // Messages match one for one; a failure may come earlier with more
+        // bytes at hand, but never a different message before it.
+        let messages = |f: &[Frame]| f.iter().filter(|x| matches!(x, Frame::Message(_))).cloned().collect::<Vec<_>>();
+        let (a, b) = (messages(&whole), messages(&split));
+        let n = a.len().min(b.len());
+        prop_assert_eq!(&a[..n], &b[..n]);
+        prop_assert_eq!(whole.iter().any(|f| matches!(f, Frame::Fail(_))), split.iter().any(|f| matches!(f, Frame::Fail(_))));
+    }
+}

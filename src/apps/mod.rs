@@ -13,6 +13,7 @@
 
 pub mod chat;
 pub mod echo;
+pub mod relay;
 pub mod room;
 pub mod workshop;
 
@@ -317,6 +318,12 @@ pub fn builtin(config: &Config) -> Result<Vec<Registration>> {
             mount: Mount::Path("/ws/workshop"),
             api: vec!["/api/workshops".into()],
             app: Box::new(workshop::Workshops::new(config)?),
+        },
+        Registration {
+            name: "relay".into(),
+            mount: Mount::Path(relay::PATH),
+            api: vec![relay::API_PATH.into()],
+            app: Box::new(relay::Relay::default()),
         },
     ])
 }

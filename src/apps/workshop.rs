@@ -288,6 +288,8 @@ struct Writer {
 
 /// The workshop app (spec §3.4).
 pub struct Workshops {
+    /// What was loaded at start-up, for the log.
+    loaded: String,
     workshops: Vec<Workshop>,
     index: HashMap<String, usize>,
     /// Seats taken per workshop, in the order of `workshops`.
@@ -383,13 +385,15 @@ impl Workshops {
             path: config.data.clone(),
             message: format!("cannot create the data directory: {e}"),
         })?;
-        info!(
+        // Logged when the dispatcher starts, after the URLs to open.
+        let loaded = format!(
             "workshop: {} workshops from {source}, {} reservations from {}",
             workshops.len(),
             reservations.len(),
             data_file.display()
         );
         let mut app = Workshops {
+            loaded,
             workshops,
             index,
             taken,
@@ -597,6 +601,7 @@ impl Workshops {
 
 impl App for Workshops {
     fn on_start(&mut self, ctx: &mut Ctx) {
+        info!("{}", self.loaded);
         let (jobs, job_rx) = unbounded::<Job>();
         let (ack_tx, acks) = unbounded::<Ack>();
         let dir = self.data_dir.clone();

@@ -3,18 +3,67 @@
 //! client loop, or the plain-socket backend reader.
 
 pub mod backend;
+pub mod stream;
 pub mod ws;
 
-use std::io::{self, Read};
+use std::io::{self, Read, Write};
 use std::net::{SocketAddr, TcpStream};
 use std::sync::Arc;
 use std::time::Instant;
 
+use crossbeam_channel::{bounded, unbounded, Receiver};
 use log::{debug, warn};
 
+use crate::dispatch::clients::ClientShared;
+use crate::dispatch::{ClientHandle, ClientId, ClientInfo, Event, Outgoing};
 use crate::error::{Error, Result};
 use crate::http::{self, Peer, Response};
 use crate::server::Shared;
+use stream::Link;
+pub use stream::Stream;
+use ws::{spawn_reader, INBOUND_CHUNKS, WRITE_TIMEOUT};
+
+/// A long-lived client (a WebSocket or a backend socket) after [`attach`]:
+/// its reader thread runs and the dispatcher knows it.
+pub(crate) struct Attached {
+    pub id: ClientId,
+    pub link: Link,
+    pub shared: Arc<ClientShared>,
+    pub inbound: Receiver<Vec<u8>>,
+    pub outbox: Receiver<Outgoing>,
+}
+
+/// Splits `stream` for a long-lived client, starts its reader thread and
+/// registers it with the dispatcher as `info`. Plaintext already read past
+/// the head is appended to `unread`.
+///
+/// `Ok(None)` when the client cannot be taken: no reader thread could be
+/// started (then `busy` was written to it), or the server is shutting down.
+pub(crate) fn attach(
+    stream: Stream,
+    unread: &mut Vec<u8>,
+    info: ClientInfo,
+    busy: &[u8],
+    server: &Arc<Shared>,
+) -> Result<Option<Attached>> {
+    stream.tcp().set_read_timeout(None)?;
+    stream.tcp().set_write_timeout(Some(WRITE_TIMEOUT))?;
+    let (socket, mut link) = stream.into_link(unread);
+    let shared = Arc::new(ClientShared::new(socket, server.now_ms()));
+    let (inbound_tx, inbound) = bounded(INBOUND_CHUNKS);
+    if let Err(e) = spawn_reader(shared.clone(), inbound_tx, server.clone()) {
+        warn!("{}: cannot start a reader thread ({e}), refusing the client", info.peer);
+        link.write_all(busy)?;
+        return Ok(None);
+    }
+    let id = server.next_id();
+    let (outbox_tx, outbox) = unbounded();
+    let handle = ClientHandle { outbox: outbox_tx, shared: shared.clone() };
+    if server.events.send(Event::Open { id, info, handle }).is_err() {
+        return Ok(None); // shutting down
+    }
+    Ok(Some(Attached { id, link, shared, inbound, outbox }))
+}
 
 /// Serves one accepted connection to its end. Errors are logged here: the
 /// ones that are just peers going away at debug level, the rest as warnings.
@@ -49,9 +98,10 @@ fn is_noise(e: &Error) -> bool {
     }
 }
 
-fn serve(mut stream: TcpStream, peer: SocketAddr, server: &Arc<Shared>) -> Result<()> {
-    stream.set_nodelay(true)?;
+fn serve(socket: TcpStream, peer: SocketAddr, server: &Arc<Shared>) -> Result<()> {
+    socket.set_nodelay(true)?;
     let deadline = Instant::now() + server.config.handshake_timeout;
+    let Some(mut stream) = open(socket, peer, server, deadline)? else { return Ok(()) };
     // Read straight into `buf`: a buffer on this thread's stack would stay
     // resident for as long as the connection lasts.
     let mut buf = Vec::with_capacity(2048);
@@ -70,7 +120,7 @@ fn serve(mut stream: TcpStream, peer: SocketAddr, server: &Arc<Shared>) -> Resul
             debug!("{peer}: nothing complete within the handshake timeout, closing");
             return Ok(());
         }
-        stream.set_read_timeout(Some(left))?;
+        stream.tcp().set_read_timeout(Some(left))?;
         let len = buf.len();
         buf.resize(len + 2048, 0);
         let read = stream.read(&mut buf[len..]);
@@ -88,8 +138,33 @@ fn serve(mut stream: TcpStream, peer: SocketAddr, server: &Arc<Shared>) -> Resul
     }
 }
 
-fn refuse(mut stream: TcpStream, status: u16, message: &str) -> Result<()> {
+/// Starts TLS on a TLS port: the first byte must begin a ClientHello, and
+/// anything else (plain HTTP on a TLS port) is closed without an answer.
+#[cfg(feature = "tls")]
+fn open(socket: TcpStream, peer: SocketAddr, server: &Shared, deadline: Instant) -> Result<Option<Stream>> {
+    let Some(config) = &server.tls else { return Ok(Some(Stream::Plain(socket))) };
+    let left = deadline.saturating_duration_since(Instant::now()).max(std::time::Duration::from_millis(1));
+    socket.set_read_timeout(Some(left))?;
+    let mut first = [0u8; 1];
+    match socket.peek(&mut first) {
+        Ok(1) if first[0] == crate::tls::HANDSHAKE_RECORD => Ok(Some(Stream::tls(socket, config)?)),
+        Ok(0) => Ok(None),
+        Ok(_) => {
+            log::info!("{peer}: not TLS on a TLS port, closed without an answer");
+            Ok(None)
+        }
+        Err(e) if matches!(e.kind(), io::ErrorKind::WouldBlock | io::ErrorKind::TimedOut) => Ok(None),
+        Err(e) => Err(e.into()),
+    }
+}
+
+#[cfg(not(feature = "tls"))]
+fn open(socket: TcpStream, _: SocketAddr, _: &Shared, _: Instant) -> Result<Option<Stream>> {
+    Ok(Some(Stream::Plain(socket)))
+}
+
+fn refuse(mut stream: Stream, status: u16, message: &str) -> Result<()> {
     Response::text(status, message).write_to(&mut stream, false)?;
-    http::finish(stream);
+    stream.finish();
     Ok(())
 }

@@ -10,13 +10,13 @@
 //! Nothing wakes up unless bytes arrive or a message is queued.
 
 use std::io::{self, Read, Write};
-use std::net::{Shutdown, SocketAddr, TcpStream};
+use std::net::{Shutdown, SocketAddr};
 use std::sync::atomic::Ordering;
 use std::sync::Arc;
 use std::thread;
 use std::time::{Duration, Instant};
 
-use crossbeam_channel::{bounded, never, select, unbounded, Receiver, Sender};
+use crossbeam_channel::{never, select, Receiver, Sender};
 use log::{debug, info, warn};
 use tungstenite::error::ProtocolError;
 use tungstenite::handshake::derive_accept_key;
@@ -25,9 +25,10 @@ use tungstenite::protocol::frame::{CloseFrame, Frame};
 use tungstenite::protocol::{Role, WebSocketConfig};
 use tungstenite::{Message, WebSocket};
 
-use super::refuse;
+use super::stream::{Link, Stream};
+use super::{attach, refuse, Attached};
 use crate::dispatch::clients::ClientShared;
-use crate::dispatch::{ClientHandle, ClientId, ClientInfo, ClientKind, Event, Outgoing};
+use crate::dispatch::{ClientId, ClientInfo, ClientKind, Event, Outgoing};
 use crate::error::Result;
 use crate::http::Request;
 use crate::server::Shared;
@@ -52,14 +53,14 @@ const READ_BUFFER: usize = 1024;
 const READER_STACK: usize = 64 * 1024;
 /// Inbound chunks queued between reader and client thread; a full queue
 /// stops the reader, and TCP flow control then slows the sender.
-const INBOUND_CHUNKS: usize = 4;
+pub(super) const INBOUND_CHUNKS: usize = 4;
 
 /// Completes the handshake of an upgrade request (or refuses it before any
 /// 101), then runs the client until it is gone.
 ///
 /// `buf` holds every byte read so far: the head, and maybe the first frames.
 pub(crate) fn serve(
-    mut stream: TcpStream,
+    mut stream: Stream,
     peer: SocketAddr,
     buf: Vec<u8>,
     req: Request,
@@ -88,7 +89,7 @@ pub(crate) fn serve(
         let mut r = crate::http::Response::text(426, "WebSocket version 13 required");
         r = r.with("Sec-WebSocket-Version", "13");
         r.write_to(&mut stream, false)?;
-        crate::http::finish(stream);
+        stream.finish();
         return Ok(());
     }
     let Some(key) = req.header("Sec-WebSocket-Key").filter(|k| !k.is_empty()) else {
@@ -106,32 +107,21 @@ pub(crate) fn serve(
     }
     response.push_str("\r\n");
 
-    stream.set_read_timeout(None)?;
-    stream.set_write_timeout(Some(WRITE_TIMEOUT))?;
-    let socket = Arc::new(stream);
-    let shared = Arc::new(ClientShared::new(socket.clone(), server.now_ms()));
-    let (inbound_tx, inbound) = bounded(INBOUND_CHUNKS);
-    if let Err(e) = spawn_reader(shared.clone(), inbound_tx, server.clone()) {
-        warn!("{peer}: cannot start a reader thread ({e}), 503");
-        return refuse(
-            Arc::try_unwrap(socket).map_err(|_| io::Error::other("socket shared"))?,
-            503,
-            "server busy",
-        );
-    }
-    let id = server.next_id();
+    let mut unread = buf[req.head_len..].to_vec();
+    let info = ClientInfo { peer, kind: ClientKind::WebSocket, param: route.param, app: route.app };
+    let busy =
+        b"HTTP/1.1 503 Service Unavailable\r\nContent-Length: 12\r\nConnection: close\r\n\r\nserver busy\n";
+    let Some(Attached { id, link, shared, inbound, outbox }) =
+        attach(stream, &mut unread, info, busy, server)?
+    else {
+        return Ok(());
+    };
     let config = WebSocketConfig::default()
         .read_buffer_size(READ_BUFFER)
         .write_buffer_size(16 * 1024)
         .max_message_size(Some(server.config.max_message_size))
         .max_frame_size(Some(server.config.max_message_size));
-    let wire = Wire { socket: socket.clone(), buf: buf[req.head_len..].to_vec(), pos: 0, eof: false };
-    let (outbox_tx, outbox) = unbounded();
-    let info = ClientInfo { peer, kind: ClientKind::WebSocket, param: route.param, app: route.app };
-    let handle = ClientHandle { outbox: outbox_tx, shared: shared.clone() };
-    if server.events.send(Event::Open { id, info, handle }).is_err() {
-        return Ok(()); // shutting down
-    }
+    let wire = Wire { link, buf: unread, pos: 0, eof: false };
     let mut client = Client {
         id,
         peer,
@@ -151,7 +141,13 @@ pub(crate) fn serve(
     client.run()
 }
 
-fn spawn_reader(shared: Arc<ClientShared>, inbound: Sender<Vec<u8>>, server: Arc<Shared>) -> io::Result<()> {
+/// Starts the thread that does blocking reads of raw bytes from the socket and
+/// forwards them on `inbound`; dropping `inbound` means end of stream.
+pub(super) fn spawn_reader(
+    shared: Arc<ClientShared>,
+    inbound: Sender<Vec<u8>>,
+    server: Arc<Shared>,
+) -> io::Result<()> {
     thread::Builder::new().name("ws-reader".into()).stack_size(READER_STACK).spawn(move || {
         let mut peeked = [0u8; PEEK];
         loop {
@@ -181,24 +177,24 @@ fn spawn_reader(shared: Arc<ClientShared>, inbound: Sender<Vec<u8>>, server: Arc
     Ok(())
 }
 
-/// The stream tungstenite sees: reads come from the reader thread's chunks,
-/// writes go straight to the socket.
+/// The stream tungstenite sees: reads come from the reader thread's chunks
+/// (decrypted by the [`Link`] when TLS is on), writes go through the link
+/// to the socket.
 #[derive(Debug)]
 pub(crate) struct Wire {
-    socket: Arc<TcpStream>,
+    link: Link,
     buf: Vec<u8>,
     pos: usize,
     eof: bool,
 }
 
 impl Wire {
-    fn push(&mut self, chunk: Vec<u8>) {
+    fn push(&mut self, chunk: &[u8]) -> io::Result<()> {
         if self.pos >= self.buf.len() {
-            self.buf = chunk;
+            self.buf.clear();
             self.pos = 0;
-        } else {
-            self.buf.extend_from_slice(&chunk);
         }
+        self.link.feed(chunk, &mut self.buf)
     }
 }
 
@@ -226,19 +222,26 @@ impl Read for Wire {
 
 impl Write for Wire {
     fn write(&mut self, data: &[u8]) -> io::Result<usize> {
-        // A write that hits the socket's write timeout reports WouldBlock;
-        // tungstenite would take that as "try later", so make it an error.
-        (&*self.socket).write(data).map_err(|e| {
-            if e.kind() == io::ErrorKind::WouldBlock {
-                io::Error::new(io::ErrorKind::TimedOut, "socket write timed out")
-            } else {
-                e
-            }
-        })
+        self.link.write(data)
     }
 
     fn flush(&mut self) -> io::Result<()> {
         Ok(())
+    }
+}
+
+/// Fault injection for the tests, in debug builds only: with the
+/// environment variable `WSLAB_PANIC_ON` set, a text message equal to its
+/// value panics the client thread, so that a test can show that the
+/// dispatcher still sees the client leave.
+#[cfg(debug_assertions)]
+fn injected_panic(message: &Message) {
+    static TRIGGER: std::sync::OnceLock<Option<String>> = std::sync::OnceLock::new();
+    let trigger = TRIGGER.get_or_init(|| std::env::var("WSLAB_PANIC_ON").ok());
+    if let (Some(trigger), Message::Text(text)) = (trigger, message) {
+        if text.as_str() == trigger {
+            panic!("injected panic in a client thread (WSLAB_PANIC_ON)");
+        }
     }
 }
 
@@ -290,7 +293,12 @@ impl Client {
             select! {
                 recv(self.inbound) -> chunk => {
                     match chunk {
-                        Ok(chunk) => self.ws.get_mut().push(chunk),
+                        Ok(chunk) => {
+                            if let Err(e) = self.ws.get_mut().push(&chunk) {
+                                debug!("client {} ({}): {e}", self.id, self.peer);
+                                return Ok(());
+                            }
+                        }
                         Err(_) => self.ws.get_mut().eof = true,
                     }
                     match self.read_messages() {
@@ -315,6 +323,8 @@ impl Client {
         loop {
             match self.ws.read() {
                 Ok(message @ (Message::Text(_) | Message::Binary(_))) => {
+                    #[cfg(debug_assertions)]
+                    injected_panic(&message);
                     if self.events.send(Event::Message { id: self.id, message }).is_err() {
                         return Flow::Gone;
                     }
@@ -430,7 +440,11 @@ impl Client {
             select! {
                 recv(inbound) -> chunk => {
                     match chunk {
-                        Ok(chunk) => self.ws.get_mut().push(chunk),
+                        Ok(chunk) => {
+                            if self.ws.get_mut().push(&chunk).is_err() {
+                                return Ok(());
+                            }
+                        }
                         Err(_) => return Ok(()),
                     }
                     loop {

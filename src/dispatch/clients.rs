@@ -8,7 +8,7 @@ use std::sync::Arc;
 use std::time::Instant;
 
 use crossbeam_channel::Sender;
-use log::{info, warn};
+use log::warn;
 use tungstenite::Message;
 
 use super::{Event, Outgoing};
@@ -129,7 +129,6 @@ impl Hub {
     }
 
     pub(crate) fn add(&mut self, id: ClientId, info: ClientInfo, handle: ClientHandle) {
-        info!("client {id} ({}) opened on app #{} {:?}", info.peer, info.app, info.param);
         self.members[info.app].insert(id);
         let client = Client { info, handle, pending: Vec::new(), rooms: Vec::new(), doomed: false };
         self.clients.insert(id, client);

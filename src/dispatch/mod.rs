@@ -123,6 +123,8 @@ impl Dispatcher {
         match event {
             Event::Open { id, info, handle } => {
                 let app = info.app;
+                let param = if info.param.is_empty() { String::new() } else { format!(" {}", info.param) };
+                info!("client {id} ({}) opened: {}{param}", info.peer, self.apps[app].name);
                 self.hub.add(id, info, handle);
                 self.call(app, Some(id), "on_open", |a, ctx| a.on_open(ctx, id));
             }
@@ -133,7 +135,7 @@ impl Dispatcher {
             }
             Event::Close { id } => {
                 if let Some(info) = self.hub.remove(id, None) {
-                    info!("client {id} ({}) closed", info.peer);
+                    info!("client {id} ({}) closed: {}", info.peer, self.apps[info.app].name);
                     self.call(info.app, None, "on_close", |a, ctx| a.on_close(ctx, id));
                 }
             }

@@ -5,9 +5,9 @@ pub mod api;
 pub mod files;
 
 use std::io::{self, Read, Write};
-use std::net::{Shutdown, TcpStream};
 use std::time::{Duration, Instant};
 
+use crate::conn::Stream;
 use crate::server::Shared;
 
 /// Largest request head accepted; a longer one gets 431 (spec §4).
@@ -187,7 +187,7 @@ pub const MAX_BODY: usize = 64 * 1024;
 /// Answers one plain HTTP request and closes the connection.
 ///
 /// `buf` holds everything read so far: the head, and maybe part of the body.
-pub(crate) fn handle(mut stream: TcpStream, buf: Vec<u8>, req: Request, server: &Shared) -> io::Result<()> {
+pub(crate) fn handle(mut stream: Stream, buf: Vec<u8>, req: Request, server: &Shared) -> io::Result<()> {
     let head_only = req.method == "HEAD";
     let response = if req.path().starts_with("/api/") {
         match read_body(&mut stream, &buf[req.head_len..], &req, server.config.handshake_timeout) {
@@ -199,14 +199,14 @@ pub(crate) fn handle(mut stream: TcpStream, buf: Vec<u8>, req: Request, server: 
     };
     log::debug!("{} {} -> {}", req.method, req.target, response.status);
     response.write_to(&mut stream, head_only)?;
-    finish(stream);
+    stream.finish();
     Ok(())
 }
 
 /// Reads the request body: `Content-Length` bytes, at most [`MAX_BODY`].
 /// Requests without a body (GET, HEAD, no length) get an empty one.
 fn read_body(
-    stream: &mut TcpStream,
+    stream: &mut Stream,
     already: &[u8],
     req: &Request,
     timeout: Duration,
@@ -234,7 +234,7 @@ fn read_body(
     let mut chunk = [0u8; 8192];
     while body.len() < length {
         let left = deadline.saturating_duration_since(Instant::now());
-        if left.is_zero() || stream.set_read_timeout(Some(left)).is_err() {
+        if left.is_zero() || stream.tcp().set_read_timeout(Some(left)).is_err() {
             return Err(Response::text(400, "request body timed out"));
         }
         match stream.read(&mut chunk) {
@@ -243,22 +243,6 @@ fn read_body(
         }
     }
     Ok(body)
-}
-
-/// Ends a connection politely: send FIN, then read (and drop) what the peer
-/// still sends for a moment, so that unread bytes do not turn our close into
-/// a reset that could destroy the response before the peer reads it.
-pub(crate) fn finish(mut stream: TcpStream) {
-    let _ = stream.shutdown(Shutdown::Write);
-    let _ = stream.set_read_timeout(Some(Duration::from_secs(1)));
-    let mut sink = [0u8; 4096];
-    let mut total = 0;
-    while let Ok(n) = stream.read(&mut sink) {
-        total += n;
-        if n == 0 || total > 256 * 1024 {
-            break;
-        }
-    }
 }
 
 #[cfg(test)]

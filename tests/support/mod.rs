@@ -275,7 +275,11 @@ impl Child {
     /// Starts `wslab` with `args` (plus `--port 0 --host 127.0.0.1` unless
     /// given) and waits for the line announcing the port.
     pub fn start(args: &[&str]) -> Child {
-        let mut cmd = Command::new(env!("CARGO_BIN_EXE_wslab"));
+        Self::spawn(Command::new(env!("CARGO_BIN_EXE_wslab")), args)
+    }
+
+    /// Like [`Child::start`], with a command prepared by the caller (environment).
+    pub fn spawn(mut cmd: Command, args: &[&str]) -> Child {
         if !args.contains(&"--port") {
             cmd.args(["--port", "0"]);
         }
@@ -298,7 +302,7 @@ impl Child {
             }
         });
         let mut me = Child { child, port: 0, lines, log: Vec::new() };
-        let line = me.wait_line("open http://127.0.0.1:");
+        let line = me.wait_line("://127.0.0.1:");
         let port = line.split("127.0.0.1:").nth(1).unwrap().split('/').next().unwrap();
         me.port = port.parse().unwrap();
         me

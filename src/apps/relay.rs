@@ -1,0 +1,248 @@
+//! `/ws/relay`, backend sockets and `POST /api/relay`: the opcode protocol of
+//! phpWebSocketServer (spec §3.5), in which a backend script reports back to
+//! one browser page by the UUID that page registered.
+//!
+//! Browser pages connect over WebSocket (`/ws/relay`, or `/` with
+//! `--root-app relay`). Backend scripts connect on a plain socket (handled by
+//! `conn/backend.rs`, which registers them here as [`ClientKind::Socket`]
+//! clients) or `POST` one message to `/api/relay`. All three kinds of sender
+//! go through the same rules in [`Relay::route`].
+
+use std::collections::HashMap;
+
+use log::{debug, info};
+use serde_json::{json, Map, Value};
+
+use super::{ApiRequest, ApiResponse, App, Ctx, Message};
+use crate::dispatch::{ClientId, ClientKind};
+
+/// Where the relay is mounted; plain-socket backends join the app found here.
+pub const PATH: &str = "/ws/relay";
+
+/// The `/api` route of [`App::on_request`].
+pub const API_PATH: &str = "/api/relay";
+
+/// The [`crate::ClientInfo::param`] of a socket client that opened with the
+/// legacy greeting `php process`: it gets the `ready` line, as browsers do.
+pub const GREETED: &str = "greeted";
+
+/// Longest UUID a client may register under, in characters.
+pub const MAX_UUID_CHARS: usize = 128;
+
+/// What every browser (and every greeted socket) gets on connect. `os` tells
+/// the legacy JavaScript client that it need not wait for acks.
+pub const READY: &str = r#"{"opcode":"ready","os":"linux"}"#;
+
+/// The relay app: who is registered under which UUID.
+///
+/// A UUID names one client. When a second client registers a UUID that is
+/// taken (a reloaded page that kept its UUID, say), the newest one wins: it
+/// gets the feedback from then on, and the previous holder is no longer
+/// registered at all (it gets no broadcasts until it registers again).
+#[derive(Debug, Default)]
+pub struct Relay {
+    by_uuid: HashMap<String, ClientId>,
+    by_client: HashMap<ClientId, String>,
+}
+
+/// What became of one message.
+#[derive(Debug, Clone, PartialEq, Eq)]
+enum Outcome {
+    /// Sent on to this many browser clients (a feedback: 1; a broadcast: the others).
+    Delivered(usize),
+    /// The sender is now registered under its UUID (no reply on success).
+    Registered,
+    /// `quit`: close the sender, no reply.
+    Quit,
+    /// Refused: the sender hears why.
+    Refused(Refusal),
+}
+
+/// Why a message was refused; each has its text and its HTTP status.
+#[derive(Debug, Clone, PartialEq, Eq)]
+enum Refusal {
+    /// The text is not JSON at all (serde's words).
+    NotJson(String),
+    /// A binary WebSocket message.
+    Binary,
+    /// JSON, but not an object.
+    NotObject,
+    /// `uuid` registration with a missing, empty, too long or non-string UUID.
+    BadUuid,
+    /// `uuid` registration from a socket client or over HTTP.
+    CannotRegister,
+    /// `feedback` without a string `uuid`.
+    FeedbackWithoutUuid,
+    /// `feedback` to a UUID nobody is registered under.
+    UnknownUuid,
+}
+
+impl Refusal {
+    fn message(&self) -> String {
+        match self {
+            Refusal::NotJson(e) => format!("not JSON: {e}"),
+            Refusal::Binary => "expected a JSON text message, got a binary one".into(),
+            Refusal::NotObject => "expected a JSON object with an \"opcode\" key".into(),
+            Refusal::BadUuid => format!("the uuid must be a string of 1 to {MAX_UUID_CHARS} characters"),
+            Refusal::CannotRegister => {
+                "only WebSocket clients can register a uuid; a backend sends \"feedback\" to one".into()
+            }
+            Refusal::FeedbackWithoutUuid => "a feedback needs a \"uuid\" string".into(),
+            Refusal::UnknownUuid => "unknown uuid".into(),
+        }
+    }
+
+    fn status(&self) -> u16 {
+        match self {
+            Refusal::UnknownUuid => 404,
+            _ => 400,
+        }
+    }
+}
+
+/// `{"opcode":"error","message":...}` as text, `opcode` first as in the protocol.
+pub(crate) fn error_line(message: &str) -> String {
+    format!(r#"{{"opcode":"error","message":{}}}"#, Value::from(message))
+}
+
+impl Relay {
+    /// Applies the rules of spec §3.5 to one message. `from` is the sending
+    /// client (`None` for `POST /api/relay`); `may_register` says whether it
+    /// may register a UUID (browsers only). `text` is passed on unchanged.
+    fn route(&mut self, ctx: &mut Ctx, from: Option<ClientId>, may_register: bool, text: &str) -> Outcome {
+        let value: Value = match serde_json::from_str(text) {
+            Ok(v) => v,
+            Err(e) => return Outcome::Refused(Refusal::NotJson(e.to_string())),
+        };
+        let Value::Object(object) = value else { return Outcome::Refused(Refusal::NotObject) };
+        match object.get("opcode").and_then(Value::as_str) {
+            Some("uuid") => match from {
+                Some(client) if may_register => self.register(client, &object),
+                _ => Outcome::Refused(Refusal::CannotRegister),
+            },
+            Some("feedback") => {
+                let Some(uuid) = object.get("uuid").and_then(Value::as_str) else {
+                    return Outcome::Refused(Refusal::FeedbackWithoutUuid);
+                };
+                match self.by_uuid.get(uuid) {
+                    Some(&target) => {
+                        ctx.send(target, text);
+                        Outcome::Delivered(1)
+                    }
+                    None => Outcome::Refused(Refusal::UnknownUuid),
+                }
+            }
+            Some("quit") => Outcome::Quit,
+            // Anything else, a message without an opcode included, goes to
+            // every other registered browser client.
+            _ => {
+                let registered = &self.by_client;
+                let sent = ctx.broadcast_if(text, |id, _| Some(id) != from && registered.contains_key(&id));
+                Outcome::Delivered(sent)
+            }
+        }
+    }
+
+    /// Registers `client` under the UUID of a `uuid` message: its `uuid` key,
+    /// or `message` in the legacy form.
+    fn register(&mut self, client: ClientId, object: &Map<String, Value>) -> Outcome {
+        let uuid = object.get("uuid").or_else(|| object.get("message")).and_then(Value::as_str);
+        let Some(uuid) = uuid.filter(|u| (1..=MAX_UUID_CHARS).contains(&u.chars().count())) else {
+            return Outcome::Refused(Refusal::BadUuid);
+        };
+        if let Some(old) = self.by_client.remove(&client) {
+            if self.by_uuid.get(&old) == Some(&client) {
+                self.by_uuid.remove(&old);
+            }
+        }
+        if let Some(previous) = self.by_uuid.insert(uuid.to_string(), client) {
+            if previous != client {
+                info!(
+                    "relay: uuid {uuid:?} moves from client {previous} to client {client} (the newest wins)"
+                );
+                self.by_client.remove(&previous);
+            }
+        }
+        self.by_client.insert(client, uuid.to_string());
+        debug!("relay: client {client} registered as {uuid:?}");
+        Outcome::Registered
+    }
+
+    fn forget(&mut self, client: ClientId) {
+        if let Some(uuid) = self.by_client.remove(&client) {
+            if self.by_uuid.get(&uuid) == Some(&client) {
+                self.by_uuid.remove(&uuid);
+            }
+        }
+    }
+}
+
+impl App for Relay {
+    fn on_open(&mut self, ctx: &mut Ctx, client: ClientId) {
+        let greet = ctx.info(client).is_some_and(|i| i.kind == ClientKind::WebSocket || i.param == GREETED);
+        if greet {
+            ctx.send(client, READY);
+        }
+    }
+
+    fn on_message(&mut self, ctx: &mut Ctx, client: ClientId, message: Message) {
+        let Some(kind) = ctx.info(client).map(|i| i.kind) else { return };
+        let outcome = match &message {
+            Message::Text(text) => self.route(ctx, Some(client), kind == ClientKind::WebSocket, text),
+            Message::Binary(_) => Outcome::Refused(Refusal::Binary),
+            _ => return,
+        };
+        match outcome {
+            Outcome::Quit => ctx.close(client, 1000, "quit"),
+            Outcome::Refused(why) => ctx.send(client, error_line(&why.message())),
+            // A socket client reads one line per message it sent.
+            Outcome::Delivered(n) if kind == ClientKind::Socket => {
+                ctx.send(client, format!(r#"{{"opcode":"next","delivered":{n}}}"#))
+            }
+            Outcome::Delivered(_) | Outcome::Registered => {}
+        }
+    }
+
+    fn on_close(&mut self, _ctx: &mut Ctx, client: ClientId) {
+        self.forget(client);
+    }
+
+    fn on_request(&mut self, ctx: &mut Ctx, request: &ApiRequest) -> Option<ApiResponse> {
+        if request.path != API_PATH {
+            return None;
+        }
+        if request.method != "POST" {
+            return Some(ApiResponse::error(405, "use POST with a JSON object as the body"));
+        }
+        let text = match std::str::from_utf8(&request.body) {
+            Ok(text) => text.trim_matches([' ', '\t', '\r', '\n']),
+            Err(_) => return Some(ApiResponse::error(400, "not JSON: the body is not UTF-8")),
+        };
+        Some(match self.route(ctx, None, false, text) {
+            Outcome::Delivered(n) => ApiResponse::ok(json!({"ok": true, "delivered": n})),
+            Outcome::Quit => ApiResponse::ok(json!({"ok": true, "delivered": 0})),
+            Outcome::Registered => ApiResponse::error(400, &Refusal::CannotRegister.message()),
+            Outcome::Refused(why) => ApiResponse::error(why.status(), &why.message()),
+        })
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn refusals_answer_with_their_status() {
+        assert_eq!(Refusal::UnknownUuid.status(), 404);
+        assert_eq!(Refusal::UnknownUuid.message(), "unknown uuid");
+        assert_eq!(Refusal::NotObject.status(), 400);
+        assert_eq!(Refusal::NotJson("x".into()).status(), 400);
+    }
+
+    #[test]
+    fn error_lines_are_json_objects() {
+        assert_eq!(error_line("say \"hi\""), r#"{"opcode":"error","message":"say \"hi\""}"#);
+        let ready: Value = serde_json::from_str(READY).unwrap();
+        assert_eq!(ready, json!({"opcode": "ready", "os": "linux"}));
+    }
+}

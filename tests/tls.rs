@@ -1,0 +1,213 @@
+//! TLS on the same port (feature `tls`): https pages, wss apps, backend
+//! scripts over TLS, plain text refused without an answer, and clear errors
+//! for bad certificate files.
+#![cfg(feature = "tls")]
+
+mod support;
+
+use std::io::{BufRead, BufReader, Read, Write};
+use std::net::{SocketAddr, TcpStream};
+use std::path::Path;
+use std::process::Command;
+use std::sync::Arc;
+
+use rustls::pki_types::pem::PemObject;
+use rustls::pki_types::{CertificateDer, ServerName};
+use serde_json::json;
+use support::{TempDir, TestServer, WAIT};
+use tungstenite::{Message, WebSocket};
+
+type Tls = rustls::StreamOwned<rustls::ClientConnection, TcpStream>;
+
+/// A self-signed certificate for localhost and 127.0.0.1, made with openssl.
+fn make_cert(dir: &Path) -> (std::path::PathBuf, std::path::PathBuf) {
+    let (cert, key) = (dir.join("cert.pem"), dir.join("key.pem"));
+    let ok = Command::new("openssl")
+        .args(["req", "-x509", "-newkey", "ec", "-pkeyopt", "ec_paramgen_curve:prime256v1", "-nodes"])
+        .args(["-days", "2", "-subj", "/CN=localhost"])
+        .args(["-addext", "subjectAltName=DNS:localhost,IP:127.0.0.1"])
+        .args(["-addext", "basicConstraints=critical,CA:FALSE"])
+        .args(["-addext", "extendedKeyUsage=serverAuth"])
+        .arg("-keyout")
+        .arg(&key)
+        .arg("-out")
+        .arg(&cert)
+        .output()
+        .expect("openssl");
+    assert!(ok.status.success(), "{}", String::from_utf8_lossy(&ok.stderr));
+    (cert, key)
+}
+
+fn tls_server() -> (TestServer, TempDir, Arc<rustls::ClientConfig>) {
+    let dir = TempDir::new("tls");
+    let (cert, key) = make_cert(dir.path());
+    let mut roots = rustls::RootCertStore::empty();
+    for c in CertificateDer::pem_file_iter(&cert).unwrap() {
+        roots.add(c.unwrap()).unwrap();
+    }
+    let client = rustls::ClientConfig::builder().with_root_certificates(roots).with_no_client_auth();
+    let server = TestServer::with(|c| {
+        c.tls_cert = Some(cert);
+        c.tls_key = Some(key);
+    });
+    (server, dir, Arc::new(client))
+}
+
+fn connect(addr: SocketAddr, client: &Arc<rustls::ClientConfig>) -> Tls {
+    let sock = TcpStream::connect(addr).unwrap();
+    sock.set_read_timeout(Some(WAIT)).unwrap();
+    let name = ServerName::try_from("localhost").unwrap();
+    let conn = rustls::ClientConnection::new(client.clone(), name).unwrap();
+    rustls::StreamOwned::new(conn, sock)
+}
+
+fn wss(addr: SocketAddr, client: &Arc<rustls::ClientConfig>, path: &str) -> WebSocket<Tls> {
+    let stream = connect(addr, client);
+    let (ws, _) = tungstenite::client::client(format!("wss://localhost:{}{path}", addr.port()), stream)
+        .unwrap_or_else(|e| panic!("wss handshake: {e}"));
+    ws
+}
+
+fn read_to_end_lossy(stream: &mut impl Read) -> String {
+    let mut out = Vec::new();
+    let _ = stream.read_to_end(&mut out);
+    String::from_utf8_lossy(&out).into_owned()
+}
+
+#[test]
+fn pages_over_https() {
+    let (server, _dir, client) = tls_server();
+    let mut s = connect(server.addr, &client);
+    s.write_all(b"GET /chat.html HTTP/1.1\r\nHost: localhost\r\n\r\n").unwrap();
+    let text = read_to_end_lossy(&mut s);
+    assert!(text.starts_with("HTTP/1.1 200"), "{text}");
+    assert!(text.contains("<html") || text.contains("<!doctype") || text.contains("<!DOCTYPE"));
+    let mut s = connect(server.addr, &client);
+    s.write_all(b"GET /api/status HTTP/1.1\r\nHost: localhost\r\n\r\n").unwrap();
+    assert!(read_to_end_lossy(&mut s).contains("\"uptime_s\""));
+}
+
+#[test]
+fn echo_and_rooms_over_wss() {
+    let (server, _dir, client) = tls_server();
+    let mut echo = wss(server.addr, &client, "/ws/echo");
+    echo.send(Message::text("secret hello")).unwrap();
+    assert_eq!(echo.read().unwrap(), Message::text("secret hello"));
+    let big = vec![7u8; 300_000];
+    echo.send(Message::binary(big.clone())).unwrap();
+    assert_eq!(echo.read().unwrap(), Message::binary(big));
+
+    let mut a = wss(server.addr, &client, "/ws/room/tls");
+    let mut b = wss(server.addr, &client, "/ws/room/tls");
+    a.send(Message::text("to the room")).unwrap();
+    assert_eq!(a.read().unwrap(), Message::text("to the room"));
+    assert_eq!(b.read().unwrap(), Message::text("to the room"));
+}
+
+#[test]
+fn a_backend_script_over_tls_reaches_its_page() {
+    let (server, _dir, client) = tls_server();
+    let mut page = wss(server.addr, &client, "/ws/relay");
+    assert_eq!(
+        serde_json::from_str::<serde_json::Value>(page.read().unwrap().to_text().unwrap()).unwrap()["opcode"],
+        "ready"
+    );
+    page.send(Message::text(json!({"opcode": "uuid", "message": "tls-page"}).to_string())).unwrap();
+    // PHP's ssl:// socket: the greeting, then objects with no newline.
+    let mut backend = BufReader::new(connect(server.addr, &client));
+    backend.get_mut().write_all(b"php process\n\n").unwrap();
+    let mut line = String::new();
+    backend.read_line(&mut line).unwrap();
+    assert!(line.contains("\"ready\""), "{line}");
+    for p in [50, 100] {
+        let msg = json!({"opcode": "feedback", "uuid": "tls-page", "progress": p});
+        backend.get_mut().write_all(msg.to_string().as_bytes()).unwrap();
+        line.clear();
+        backend.read_line(&mut line).unwrap();
+        assert_eq!(
+            serde_json::from_str::<serde_json::Value>(&line).unwrap(),
+            json!({"opcode": "next", "delivered": 1})
+        );
+        let got: serde_json::Value = serde_json::from_str(page.read().unwrap().to_text().unwrap()).unwrap();
+        assert_eq!(got["progress"], p);
+    }
+}
+
+#[test]
+fn plain_text_on_a_tls_port_is_closed_without_a_response() {
+    let (server, _dir, _client) = tls_server();
+    let answer = server.raw(b"GET / HTTP/1.1\r\nHost: localhost\r\n\r\n");
+    assert!(answer.is_empty(), "got {:?}", String::from_utf8_lossy(&answer));
+    let answer = server.raw(b"{\"opcode\":\"feedback\"}");
+    assert!(answer.is_empty());
+}
+
+#[test]
+fn bad_certificate_files_are_one_clear_line_and_exit_1() {
+    let dir = TempDir::new("badcert");
+    let (cert, key) = make_cert(dir.path());
+    let garbage = dir.path().join("garbage.pem");
+    std::fs::write(&garbage, "this is not a certificate\n").unwrap();
+    let missing = dir.path().join("missing.pem");
+    let other = TempDir::new("othercert");
+    let (_, other_key) = make_cert(other.path());
+    let cases = [
+        (missing.clone(), key.clone(), missing.clone()),
+        (garbage.clone(), key.clone(), garbage.clone()),
+        (cert.clone(), garbage.clone(), garbage.clone()),
+        (cert.clone(), missing.clone(), missing.clone()),
+        (cert.clone(), other_key.clone(), other_key.clone()),
+    ];
+    for (c, k, named) in cases {
+        let out = Command::new(env!("CARGO_BIN_EXE_wslab"))
+            .args(["--host", "127.0.0.1", "--port", "0", "--tls-cert"])
+            .arg(&c)
+            .arg("--tls-key")
+            .arg(&k)
+            .output()
+            .unwrap();
+        let stderr = String::from_utf8_lossy(&out.stderr);
+        assert_eq!(out.status.code(), Some(1), "{stderr}");
+        let errors: Vec<&str> = stderr.lines().filter(|l| l.starts_with("wslab: ")).collect();
+        assert_eq!(errors.len(), 1, "{stderr}");
+        assert!(errors[0].contains(&named.display().to_string()), "{stderr} should name {}", named.display());
+        assert!(!stderr.contains("panicked"), "{stderr}");
+    }
+}
+
+#[test]
+fn the_binary_prints_https_urls() {
+    let dir = TempDir::new("tlsbin");
+    let (cert, key) = make_cert(dir.path());
+    let mut child =
+        support::Child::start(&["--tls-cert", cert.to_str().unwrap(), "--tls-key", key.to_str().unwrap()]);
+    assert!(child.log.iter().any(|l| l.contains("https://127.0.0.1:")));
+    child.signal(15);
+    assert_eq!(child.wait_exit(std::time::Duration::from_secs(5)), Some(0));
+}
+
+#[test]
+fn a_stalled_tls_handshake_is_closed_by_the_handshake_timeout_and_blocks_nobody() {
+    let dir = TempDir::new("tlsstall");
+    let (cert, key) = make_cert(dir.path());
+    let server = TestServer::with(|c| {
+        c.tls_cert = Some(cert.clone());
+        c.tls_key = Some(key.clone());
+        c.handshake_timeout = std::time::Duration::from_millis(300);
+    });
+    // Half a ClientHello record header, then nothing.
+    let mut stalled = TcpStream::connect(server.addr).unwrap();
+    stalled.set_read_timeout(Some(WAIT)).unwrap();
+    stalled.write_all(&[0x16, 0x03, 0x01]).unwrap();
+    // Meanwhile others are served at once.
+    let mut roots = rustls::RootCertStore::empty();
+    roots.add(CertificateDer::from_pem_file(&cert).unwrap()).unwrap();
+    let client =
+        Arc::new(rustls::ClientConfig::builder().with_root_certificates(roots).with_no_client_auth());
+    let mut echo = wss(server.addr, &client, "/ws/echo");
+    echo.send(Message::text("not blocked")).unwrap();
+    assert_eq!(echo.read().unwrap(), Message::text("not blocked"));
+    let mut rest = Vec::new();
+    let n = stalled.read_to_end(&mut rest).expect("closed by the server, not timed out here");
+    assert_eq!(n, 0);
+}
