@@ -11,7 +11,7 @@ use std::net::{SocketAddr, TcpStream};
 use std::sync::Arc;
 use std::time::Instant;
 
-use crossbeam_channel::{bounded, unbounded, Receiver};
+use crossbeam_channel::{bounded, unbounded, Receiver, Sender};
 use log::{debug, warn};
 
 use crate::dispatch::clients::ClientShared;
@@ -50,14 +50,14 @@ pub(crate) fn attach(
     stream.tcp().set_write_timeout(Some(WRITE_TIMEOUT))?;
     let (socket, mut link) = stream.into_link(unread);
     let shared = Arc::new(ClientShared::new(socket, server.now_ms()));
-    let (inbound_tx, inbound) = bounded(INBOUND_CHUNKS);
+    let (inbound_tx, inbound) = new_channel(|| bounded(INBOUND_CHUNKS));
     if let Err(e) = spawn_reader(shared.clone(), inbound_tx, server.clone()) {
         warn!("{}: cannot start a reader thread ({e}), refusing the client", info.peer);
         link.write_all(busy)?;
         return Ok(None);
     }
     let id = server.next_id();
-    let (outbox_tx, outbox) = unbounded();
+    let (outbox_tx, outbox) = new_channel(unbounded);
     let handle = ClientHandle { outbox: outbox_tx, shared: shared.clone() };
     if server.events.send(Event::Open { id, info, handle }).is_err() {
         return Ok(None); // shutting down
@@ -65,10 +65,25 @@ pub(crate) fn attach(
     Ok(Some(Attached { id, link, shared, inbound, outbox }))
 }
 
+/// Makes a channel in a frame of its own: crossbeam's constructors take
+/// several hundred bytes of stack, which inlined would sit in [`attach`]'s
+/// frame under the reader thread's spawn, the deepest point of a
+/// connection thread (see `ws::run`).
+#[inline(never)]
+fn new_channel<T>(make: impl FnOnce() -> (Sender<T>, Receiver<T>)) -> (Sender<T>, Receiver<T>) {
+    make()
+}
+
 /// Serves one accepted connection to its end. Errors are logged here: the
 /// ones that are just peers going away at debug level, the rest as warnings.
 pub(crate) fn handle_connection(stream: TcpStream, peer: SocketAddr, server: Arc<Shared>) {
-    if let Err(e) = serve(stream, peer, &server) {
+    // A WebSocket client runs from here, not from inside `serve` (see `ws::run`).
+    let result = match serve(stream, peer, &server) {
+        Ok(Some(upgrade)) => ws::run(upgrade, &server),
+        Ok(None) => Ok(()),
+        Err(e) => Err(e),
+    };
+    if let Err(e) = result {
         if is_noise(&e) {
             debug!("{peer}: {e}");
         } else {
@@ -98,27 +113,33 @@ fn is_noise(e: &Error) -> bool {
     }
 }
 
-fn serve(socket: TcpStream, peer: SocketAddr, server: &Arc<Shared>) -> Result<()> {
+/// Reads the head and answers it, or returns the WebSocket upgrade to run.
+#[inline(never)]
+fn serve(socket: TcpStream, peer: SocketAddr, server: &Arc<Shared>) -> Result<Option<ws::Upgrade>> {
     socket.set_nodelay(true)?;
     let deadline = Instant::now() + server.config.handshake_timeout;
-    let Some(mut stream) = open(socket, peer, server, deadline)? else { return Ok(()) };
+    let Some(mut stream) = open(socket, peer, server, deadline)? else { return Ok(None) };
     // Read straight into `buf`: a buffer on this thread's stack would stay
     // resident for as long as the connection lasts.
     let mut buf = Vec::with_capacity(2048);
     loop {
         match http::classify(&buf) {
             Peer::NeedMore => {}
-            Peer::Http(req) if req.is_upgrade() => return ws::serve(stream, peer, buf, req, server),
-            Peer::Http(req) => return Ok(http::handle(stream, buf, req, server)?),
+            Peer::Http(req) if req.is_upgrade() => return ws::upgrade(stream, peer, buf, req, server),
+            Peer::Http(req) => return Ok(http::handle(stream, buf, req, server).map(|()| None)?),
             // The plain-socket peers of spec §3.5 (backend scripts) plug in here.
-            Peer::Backend => return backend::serve(stream, peer, buf, server),
-            Peer::Invalid => return refuse(stream, 400, "bad request: this port speaks HTTP and WebSocket"),
-            Peer::TooLarge => return refuse(stream, 431, "request head too large (limit 8 KiB)"),
+            Peer::Backend => return backend::serve(stream, peer, buf, server).map(|()| None),
+            Peer::Invalid => {
+                return refuse(stream, 400, "bad request: this port speaks HTTP and WebSocket").map(|()| None)
+            }
+            Peer::TooLarge => {
+                return refuse(stream, 431, "request head too large (limit 8 KiB)").map(|()| None)
+            }
         }
         let left = deadline.saturating_duration_since(Instant::now());
         if left.is_zero() {
             debug!("{peer}: nothing complete within the handshake timeout, closing");
-            return Ok(());
+            return Ok(None);
         }
         stream.tcp().set_read_timeout(Some(left))?;
         let len = buf.len();
@@ -126,11 +147,11 @@ fn serve(socket: TcpStream, peer: SocketAddr, server: &Arc<Shared>) -> Result<()
         let read = stream.read(&mut buf[len..]);
         buf.truncate(len + read.as_ref().map_or(0, |&n| n));
         match read {
-            Ok(0) => return Ok(()),
+            Ok(0) => return Ok(None),
             Ok(_) => {}
             Err(e) if matches!(e.kind(), io::ErrorKind::WouldBlock | io::ErrorKind::TimedOut) => {
                 debug!("{peer}: nothing complete within the handshake timeout, closing");
-                return Ok(());
+                return Ok(None);
             }
             Err(e) if e.kind() == io::ErrorKind::Interrupted => {}
             Err(e) => return Err(e.into()),

@@ -59,41 +59,41 @@ pub(super) const INBOUND_CHUNKS: usize = 4;
 /// 101), then runs the client until it is gone.
 ///
 /// `buf` holds every byte read so far: the head, and maybe the first frames.
-pub(crate) fn serve(
+pub(crate) fn upgrade(
     mut stream: Stream,
     peer: SocketAddr,
     buf: Vec<u8>,
     req: Request,
     server: &Arc<Shared>,
-) -> Result<()> {
+) -> Result<Option<Upgrade>> {
     let path = req.path();
     let Some(route) = server.routes.websocket(path) else {
         info!("{peer}: WebSocket upgrade on {path}: no app there, 404");
-        return refuse(stream, 404, &format!("no WebSocket app on {path}"));
+        return refuse(stream, 404, &format!("no WebSocket app on {path}")).map(|()| None);
     };
     if req.method != "GET" {
-        return refuse(stream, 400, "a WebSocket upgrade must be a GET");
+        return refuse(stream, 400, "a WebSocket upgrade must be a GET").map(|()| None);
     }
     let origins = &server.config.allow_origins;
     if !origins.is_empty() {
         let origin = req.header("Origin").unwrap_or("");
         if !origins.iter().any(|o| o == origin) {
             warn!("{peer}: WebSocket upgrade from origin {origin:?} refused (not in --allow-origin), 403");
-            return refuse(stream, 403, "origin not allowed");
+            return refuse(stream, 403, "origin not allowed").map(|()| None);
         }
     }
     if !req.header_has("Connection", "upgrade") {
-        return refuse(stream, 400, "missing Connection: Upgrade");
+        return refuse(stream, 400, "missing Connection: Upgrade").map(|()| None);
     }
     if req.header("Sec-WebSocket-Version") != Some("13") {
         let mut r = crate::http::Response::text(426, "WebSocket version 13 required");
         r = r.with("Sec-WebSocket-Version", "13");
         r.write_to(&mut stream, false)?;
         stream.finish();
-        return Ok(());
+        return Ok(None);
     }
     let Some(key) = req.header("Sec-WebSocket-Key").filter(|k| !k.is_empty()) else {
-        return refuse(stream, 400, "missing Sec-WebSocket-Key");
+        return refuse(stream, 400, "missing Sec-WebSocket-Key").map(|()| None);
     };
     let mut response = format!(
         "HTTP/1.1 101 Switching Protocols\r\nUpgrade: websocket\r\nConnection: Upgrade\r\nSec-WebSocket-Accept: {}\r\n",
@@ -106,38 +106,59 @@ pub(crate) fn serve(
         response.push_str(&format!("Sec-WebSocket-Protocol: {}\r\n", first.trim()));
     }
     response.push_str("\r\n");
-
-    let mut unread = buf[req.head_len..].to_vec();
+    let unread = buf[req.head_len..].to_vec();
     let info = ClientInfo { peer, kind: ClientKind::WebSocket, param: route.param, app: route.app };
+    // The head and its parsed headers are dropped here.
+    Ok(Some(Upgrade { stream, peer, unread, info, response }))
+}
+
+/// An upgrade request that passed every check: what [`run`] needs to
+/// answer it with 101 and serve the client.
+pub(crate) struct Upgrade {
+    stream: Stream,
+    peer: SocketAddr,
+    /// Bytes that came after the head (maybe the first frames).
+    unread: Vec<u8>,
+    info: ClientInfo,
+    /// The 101 response.
+    response: String,
+}
+
+/// Answers an [`Upgrade`] and runs the client until it is gone.
+///
+/// Called from the top of the connection thread, once the frames that read
+/// and checked the head have returned: every stack page a connection thread
+/// touches stays resident for as long as its client stays, so the reader
+/// thread's spawn (glibc's `pthread_create` is deep) and the client loop
+/// run as high on the stack as they can. This keeps a client's thread to
+/// two pages (8 KiB) instead of three: the deepest point is the spawn
+/// (about 7 KiB below the top), then the client loop reading a message.
+#[inline(never)]
+pub(crate) fn run(upgrade: Upgrade, server: &Arc<Shared>) -> Result<()> {
+    let Upgrade { stream, peer, mut unread, info, response } = upgrade;
     let busy =
         b"HTTP/1.1 503 Service Unavailable\r\nContent-Length: 12\r\nConnection: close\r\n\r\nserver busy\n";
-    let Some(Attached { id, link, shared, inbound, outbox }) =
-        attach(stream, &mut unread, info, busy, server)?
-    else {
+    let Some(attached) = attach(stream, &mut unread, info, busy, server)? else {
         return Ok(());
     };
-    let config = WebSocketConfig::default()
-        .read_buffer_size(READ_BUFFER)
-        .write_buffer_size(16 * 1024)
-        .max_message_size(Some(server.config.max_message_size))
-        .max_frame_size(Some(server.config.max_message_size));
-    let wire = Wire { link, buf: unread, pos: 0, eof: false };
-    let mut client = Client {
-        id,
-        peer,
-        ws: WebSocket::from_raw_socket(wire, Role::Server, Some(config)),
-        inbound,
-        outbox,
-        shared,
-        events: server.events.clone(),
-        max_message_size: server.config.max_message_size,
-        left: false,
-    };
+    serve_client(attached, peer, unread, response, server)
+}
+
+/// The client loop, in a frame of its own: the reader thread was spawned
+/// from a shallower one, without the client on the stack under it.
+#[inline(never)]
+fn serve_client(
+    attached: Attached,
+    peer: SocketAddr,
+    unread: Vec<u8>,
+    response: String,
+    server: &Shared,
+) -> Result<()> {
+    let mut client = Client::new(attached, peer, unread, server);
     // The 101 goes out after the Open event is queued, so a message sent by
     // anyone who saw this client connect reaches the dispatcher after it.
     client.ws.get_mut().write_all(response.as_bytes())?;
-    // The head is no longer needed; this thread lives as long as the client.
-    drop((buf, req, response));
+    drop(response);
     client.run()
 }
 
@@ -280,6 +301,30 @@ impl Drop for Client {
 }
 
 impl Client {
+    /// The client, built in a frame of its own that is gone by the time
+    /// the client loop runs.
+    #[inline(never)]
+    fn new(attached: Attached, peer: SocketAddr, unread: Vec<u8>, server: &Shared) -> Client {
+        let Attached { id, link, shared, inbound, outbox } = attached;
+        let config = WebSocketConfig::default()
+            .read_buffer_size(READ_BUFFER)
+            .write_buffer_size(16 * 1024)
+            .max_message_size(Some(server.config.max_message_size))
+            .max_frame_size(Some(server.config.max_message_size));
+        let wire = Wire { link, buf: unread, pos: 0, eof: false };
+        Client {
+            id,
+            peer,
+            ws: WebSocket::from_raw_socket(wire, Role::Server, Some(config)),
+            inbound,
+            outbox,
+            shared,
+            events: server.events.clone(),
+            max_message_size: server.config.max_message_size,
+            left: false,
+        }
+    }
+
     fn run(&mut self) -> Result<()> {
         // Frames may have come with the request head. (Only then: a first
         // read would allocate tungstenite's read buffer for nothing.)
