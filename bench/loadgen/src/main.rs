@@ -41,6 +41,9 @@ fn usage() -> ! {
 
 fn main() {
     let mut args: Vec<String> = std::env::args().skip(1).collect();
+    if args.len() == 2 && args[0] == "--table" {
+        return table_from(&args[1]);
+    }
     let quick = take_flag(&mut args, "--quick");
     let mut p = if quick { Params::quick() } else { Params::full() };
     let mut runs: usize = if quick { 1 } else { 3 };
@@ -168,6 +171,34 @@ fn main() {
     print_table(&medians, &machine, runs);
 }
 
+/// `--table FILE`: the table again, from the JSON lines of an earlier run.
+fn table_from(path: &str) {
+    let text = std::fs::read_to_string(path).unwrap_or_else(|e| {
+        eprintln!("{path}: {e}");
+        std::process::exit(2)
+    });
+    let mut machine = String::new();
+    let mut runs = 0;
+    let mut medians: BTreeMap<(String, &'static str), Metrics> = BTreeMap::new();
+    for line in text.lines().filter(|l| l.starts_with('{')) {
+        let Ok(Value::Object(mut m)) = serde_json::from_str::<Value>(line) else { continue };
+        if let Some(Value::String(name)) = m.get("machine") {
+            machine = name.clone();
+        }
+        if m.get("run") != Some(&json!("median")) {
+            continue;
+        }
+        let scenario = m.remove("scenario").and_then(|v| v.as_str().map(str::to_string)).unwrap_or_default();
+        let server = match m.remove("server").as_ref().and_then(Value::as_str) {
+            Some("wslab") => "wslab",
+            _ => "node-ws",
+        };
+        runs = m.get("runs").and_then(Value::as_u64).unwrap_or(0) as usize;
+        medians.insert((scenario, server), m);
+    }
+    print_table(&medians, &machine, runs);
+}
+
 fn take_flag(args: &mut Vec<String>, flag: &str) -> bool {
     let before = args.len();
     args.retain(|a| a != flag);
@@ -239,7 +270,8 @@ fn fmt(x: Option<f64>) -> String {
     match x {
         None => "–".into(),
         Some(x) if x.is_nan() => "–".into(),
-        Some(x) if x.abs() >= 10_000.0 => {
+        Some(x) if x.fract() == 0.0 && x.abs() < 1_000.0 => format!("{x:.0}"),
+        Some(x) if x.abs() >= 10_000.0 || x.fract() == 0.0 => {
             let s = format!("{:.0}", x);
             let mut out = String::new();
             for (i, c) in s.chars().enumerate() {
@@ -366,15 +398,23 @@ fn print_table(medians: &BTreeMap<(String, &'static str), Metrics>, machine: &st
         );
     }
     row("stalled", "loss (the others)", "loss", "0", w("stalled", "loss").map(|l| l == 0.0), false);
-    row(
-        "stalled",
-        "stalled client closed (1 = yes)",
-        "stalled_closed",
-        "yes",
-        w("stalled", "stalled_closed").map(|c| c >= 1.0),
-        false,
-    );
-    row("stalled", "close code", "stalled_close_code", "", None, false);
+    let yes = |x: Option<f64>| match x {
+        Some(c) if c >= 1.0 => "yes",
+        Some(_) => "no",
+        None => "–",
+    };
+    let closed = w("stalled", "stalled_closed");
+    let code = |x: Option<f64>| x.filter(|&c| c > 0.0).map(|c| format!(" ({c:.0})")).unwrap_or_default();
+    if closed.is_some() {
+        println!(
+            "| stalled | stalled client closed (close code) | {}{} | {}{} | | yes | {} |",
+            yes(closed),
+            code(w("stalled", "stalled_close_code")),
+            yes(n("stalled", "stalled_closed")),
+            code(n("stalled", "stalled_close_code")),
+            verdict(closed.map(|c| c >= 1.0))
+        );
+    }
 
     row("chat", "latency p50 ms", "p50_ms", "", None, false);
     row("chat", "latency p99 ms", "p99_ms", "", None, false);
