@@ -1,7 +1,7 @@
 //! WebSocket clients: the handshake, then the client thread's blocking loop.
 //!
-//! Each client has two threads. The reader does blocking reads of raw bytes
-//! from the socket and forwards them on a channel. The client thread owns
+//! Each client has two threads. The reader waits in a blocking `peek`, reads
+//! the raw bytes that are there and forwards them on a channel. The client thread owns
 //! the tungstenite `WebSocket`, over [`Wire`], a stream that reads those
 //! bytes (`WouldBlock` when there are none yet) and writes to the socket; it
 //! waits with `select!` on inbound bytes and its outbox. Only the client
@@ -55,8 +55,8 @@ const READER_STACK: usize = 64 * 1024;
 /// stops the reader, and TCP flow control then slows the sender.
 pub(super) const INBOUND_CHUNKS: usize = 4;
 
-/// Completes the handshake of an upgrade request (or refuses it before any
-/// 101), then runs the client until it is gone.
+/// Checks an upgrade request and prepares its 101, or refuses it before
+/// any 101 (`Ok(None)`). The caller then hands the [`Upgrade`] to [`run`].
 ///
 /// `buf` holds every byte read so far: the head, and maybe the first frames.
 pub(crate) fn upgrade(
