@@ -322,6 +322,50 @@ fn sixty_clients_race_for_ten_seats() {
 }
 
 #[test]
+fn a_burst_shares_states_but_everyone_sees_the_final_count() {
+    // 20 clients send 5 reservations each without waiting: the changes made
+    // while a write is under way are announced together when it ends, but
+    // the last `state` every client gets shows every seat taken.
+    const CLIENTS: usize = 20;
+    const EACH: usize = 5;
+    let (server, _dir) = small_server(1000);
+    let mut clients: Vec<Ws> = (0..CLIENTS)
+        .map(|_| {
+            let mut ws = server.ws(PATH);
+            assert_eq!(available(&ws.recv_json(), "small"), 1000);
+            ws
+        })
+        .collect();
+    for (i, ws) in clients.iter_mut().enumerate() {
+        for k in 0..EACH {
+            ws.send_json(json!({"type": "reserve", "workshop": "small", "name": format!("c{i} seat {k}")}));
+        }
+    }
+    let left = 1000 - (CLIENTS * EACH) as u64;
+    let mut tickets = HashSet::new();
+    for ws in clients.iter_mut() {
+        let mut replies = 0;
+        let mut last = 1000;
+        while replies < EACH || last != left {
+            let m = ws.recv_json();
+            if m["type"] == "state" {
+                let now = available(&m, "small");
+                assert!(now <= last, "seat counts only go down here: {now} after {last}");
+                last = now;
+            } else {
+                assert_eq!(m["type"], "reserved", "{m}");
+                // Its `state` came first.
+                assert!(last < 1000);
+                tickets.insert(ticket_of(&m));
+                replies += 1;
+            }
+        }
+    }
+    assert_eq!(tickets.len(), CLIENTS * EACH);
+    assert_eq!(tickets_on_disk(&server.data.0), tickets);
+}
+
+#[test]
 fn reservations_survive_a_restart_in_the_documented_format() {
     let data = TempDir::new("restart");
     let dir = data.path().to_path_buf();
