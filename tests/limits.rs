@@ -107,6 +107,9 @@ fn keepalive_keeps_clients_that_answer_and_closes_those_that_do_not() {
         }
     }
     support::wait_until("the silent client to be gone", || server.status()["connections"]["echo"] == 1);
+    // Pings are not data messages: only the echo counts.
+    let status = server.status();
+    assert_eq!((status["messages_in"].as_u64(), status["messages_out"].as_u64()), (Some(1), Some(1)));
 }
 
 #[test]

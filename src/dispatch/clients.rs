@@ -304,7 +304,10 @@ fn queue(
     if client.pending.is_empty() {
         dirty.push(id);
     }
+    // `/api/status` counts data messages; keepalive pings are not among them.
+    if msg.is_text() || msg.is_binary() {
+        stats.messages_out += 1;
+    }
     client.pending.push(msg);
-    stats.messages_out += 1;
     true
 }

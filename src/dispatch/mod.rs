@@ -221,8 +221,6 @@ impl Dispatcher {
                 self.hub.close(id, 1001, "keepalive timeout");
             } else if kind == Some(ClientKind::WebSocket) {
                 self.hub.send(id, Message::Ping(Default::default()));
-                // Pings are not app messages.
-                self.hub.stats.messages_out -= 1;
             }
         }
         self.process_closes();
