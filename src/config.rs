@@ -55,7 +55,7 @@ impl Default for Config {
             workshops: None,
             log_level: log::LevelFilter::Info,
             root_app: "lobby".to_string(),
-            max_connections: 10_000,
+            max_connections: 15_000,
             max_message_size: 1 << 20,
             outbox_size: 1024,
             handshake_timeout: Duration::from_secs(10),
@@ -86,7 +86,7 @@ Options:
   --log-level LEVEL         error, warn, info, debug, trace [default: info]
 
 Limits (durations: 10s, 500ms; sizes: 1048576, 64KiB, 16MiB):
-  --max-connections N       connections at once; beyond it HTTP 503 [default: 10000]
+  --max-connections N       connections at once; beyond it HTTP 503 [default: 15000]
                             (lowered at start to what vm.max_map_count allows: 8 per client)
   --max-message-size SIZE   largest WebSocket message; beyond it close 1009 [default: 1MiB]
   --outbox-size N           queued outgoing messages per client; beyond it close 1008 [default: 1024]

@@ -40,8 +40,9 @@ pub mod dispatch;
 pub mod error;
 pub mod http;
 pub mod server;
-#[cfg(feature = "tls")]
+mod state;
 pub mod tls;
+pub mod wire;
 
 pub use apps::{ApiRequest, ApiResponse, App, Ctx, Message, Notifier, Registration};
 pub use config::Config;

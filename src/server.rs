@@ -7,16 +7,19 @@ use std::sync::{Arc, Condvar, Mutex};
 use std::thread::{self, JoinHandle};
 use std::time::{Duration, Instant};
 
-use crossbeam_channel::{bounded, Sender};
+use crossbeam_channel::bounded;
 use log::{debug, error, info, warn};
 
 use crate::apps::{self, App, Mount, Registration, Routes};
 use crate::config::Config;
 use crate::conn;
-use crate::conn::stream::TlsConfig;
 use crate::dispatch::{Dispatcher, Event, Slot};
 use crate::error::{Error, Result};
 use crate::http::Response;
+use crate::state::Shared;
+use crate::tls::TlsConfig;
+use crate::wire::flusher::MAX_FLUSHERS;
+use crate::wire::{Flushers, Writer};
 
 /// Stack of a connection thread (HTTP answers, or a WebSocket client loop).
 /// App code runs on the dispatcher, so these stay shallow.
@@ -25,13 +28,18 @@ const CONN_STACK: usize = 256 * 1024;
 const EVENT_QUEUE: usize = 16 * 1024;
 /// How long shutdown waits for connections to finish their close handshakes.
 const SHUTDOWN_GRACE: Duration = Duration::from_millis(1500);
-/// Memory mappings one connection can take: a WebSocket client has two
-/// threads, and std gives each thread a stack and a signal stack, each with
-/// a guard page, which splits it into two mappings.
-const MAPPINGS_PER_CONNECTION: usize = 8;
+/// After the grace, how long shutdown waits for the connections whose
+/// sockets it shut down.
+const SHUTDOWN_FORCED: Duration = Duration::from_millis(500);
+/// Memory mappings one connection takes: its thread's stack and the signal
+/// stack that std gives every thread, each split in two by a guard page.
+const MAPPINGS_PER_CONNECTION: usize = 4;
 /// Mappings kept free for everything else: allocator arenas, the server's
-/// own threads, files.
-const MAPPINGS_RESERVE: usize = 1024;
+/// own threads, the flushers, files.
+const MAPPINGS_RESERVE: usize = 1024 + 4 * MAX_FLUSHERS;
+/// File descriptors kept free for everything but client sockets: the
+/// listener, data files, a backlog of accepts.
+const FDS_RESERVE: usize = 64;
 
 /// How many connections fit in the kernel's limit of memory mappings per
 /// process (`vm.max_map_count`), given the mappings the process has already.
@@ -43,9 +51,53 @@ pub fn connection_ceiling(max_map_count: usize, mapped: usize) -> usize {
     max_map_count.saturating_sub(mapped + MAPPINGS_RESERVE) / MAPPINGS_PER_CONNECTION
 }
 
-/// `--max-connections`, lowered to what `vm.max_map_count` allows, and if
-/// it was, the line to log (after the URLs) that says how to raise it.
-fn connection_limit(configured: usize) -> (usize, Option<String>) {
+/// Raises the soft limit of open files to the hard one (lab machines often
+/// start programs with 1024) and returns the limit now in force.
+fn raise_file_limit() -> Option<usize> {
+    match rlimit::increase_nofile_limit(u64::MAX) {
+        Ok(n) => Some(usize::try_from(n).unwrap_or(usize::MAX)),
+        Err(e) => {
+            warn!("cannot raise the open-file limit: {e}");
+            rlimit::getrlimit(rlimit::Resource::NOFILE).ok().map(|(soft, _)| soft as usize)
+        }
+    }
+}
+
+/// How many connections the open-file limit leaves room for (one socket each).
+pub fn fd_ceiling(nofile: usize) -> usize {
+    nofile.saturating_sub(FDS_RESERVE)
+}
+
+/// `--max-connections`, lowered to what the open-file limit and
+/// `vm.max_map_count` allow, and the lines to log (after the URLs) that say
+/// how to raise them.
+fn connection_limit(configured: usize) -> (usize, Vec<String>) {
+    let mut limit = configured;
+    let mut why = Vec::new();
+    if let Some(nofile) = raise_file_limit() {
+        let ceiling = fd_ceiling(nofile);
+        if ceiling < limit {
+            why.push(format!(
+                "at most {ceiling} connections at once (not {configured}): the open-file limit is {nofile} \
+                 (hard limit; one per connection); more get 503. For {configured}: start wslab from a shell \
+                 where `ulimit -Hn {}` was raised (root), or with `prlimit --nofile={}:{} -- wslab ...`",
+                configured + FDS_RESERVE,
+                configured + FDS_RESERVE,
+                configured + FDS_RESERVE
+            ));
+            limit = ceiling;
+        }
+    }
+    let (mapped_limit, mapped_why) = mapping_limit(limit);
+    if let Some(w) = mapped_why {
+        why.push(w);
+    }
+    (mapped_limit, why)
+}
+
+/// `configured`, lowered to what `vm.max_map_count` allows, and if it was,
+/// the line that says how to raise it.
+fn mapping_limit(configured: usize) -> (usize, Option<String>) {
     let read = |path: &str| std::fs::read_to_string(path).ok();
     let Some(max) = read("/proc/sys/vm/max_map_count").and_then(|s| s.trim().parse::<usize>().ok()) else {
         return (configured, None);
@@ -58,38 +110,11 @@ fn connection_limit(configured: usize) -> (usize, Option<String>) {
     let wanted = configured * MAPPINGS_PER_CONNECTION + mapped + MAPPINGS_RESERVE;
     let why = format!(
         "at most {ceiling} connections at once (not {configured}): vm.max_map_count is {max}, and each \
-         WebSocket client takes {MAPPINGS_PER_CONNECTION} memory mappings; more get 503. For {configured}: \
+         connection takes {MAPPINGS_PER_CONNECTION} memory mappings; more get 503. For {configured}: \
          sudo sysctl -w vm.max_map_count={}",
         wanted.next_power_of_two()
     );
     (ceiling, Some(why))
-}
-
-/// What every connection thread shares: configuration, routes, the
-/// dispatcher's event channel, and the connection count.
-pub(crate) struct Shared {
-    pub config: Config,
-    pub routes: Routes,
-    pub events: Sender<Event>,
-    /// TLS configuration when the port speaks TLS (`--tls-cert`, `--tls-key`).
-    pub tls: Option<TlsConfig>,
-    next_id: AtomicU64,
-    started: Instant,
-    connections: Mutex<usize>,
-    all_closed: Condvar,
-    stopping: AtomicBool,
-}
-
-impl Shared {
-    /// A new client id.
-    pub fn next_id(&self) -> u64 {
-        self.next_id.fetch_add(1, Ordering::Relaxed)
-    }
-
-    /// Milliseconds since the server started (the clock of keepalive).
-    pub fn now_ms(&self) -> u64 {
-        self.started.elapsed().as_millis() as u64
-    }
 }
 
 /// A server being put together: configuration plus the apps to mount.
@@ -141,6 +166,7 @@ impl Server {
             name: name.into(),
             mount: Mount::Path(path),
             api: vec![],
+            backends: false,
             app: Box::new(app),
         })
     }
@@ -179,6 +205,9 @@ impl Server {
             for path in &reg.api {
                 routes.api(path, id);
             }
+            if reg.backends {
+                routes.backends(id);
+            }
             slots.push(Slot { name: reg.name, app: reg.app });
         }
         let root = if config.root_app == "lobby" { "room" } else { config.root_app.as_str() };
@@ -199,12 +228,14 @@ impl Server {
         if let Some(f) = on_listening {
             f(addr, tls.is_some());
         }
-        if let Some(why) = limited {
+        for why in limited {
             info!("{why}");
         }
 
+        let started = Instant::now();
         let (events, inbox) = bounded(EVENT_QUEUE);
-        let dispatcher = Dispatcher::new(slots, config.outbox_size, config.ping_interval, events.clone());
+        let dispatcher =
+            Dispatcher::new(slots, config.outbox_size, config.ping_interval, events.clone(), started);
         let dispatcher =
             thread::Builder::new().name("dispatcher".into()).spawn(move || dispatcher.run(inbox))?;
         let shared = Arc::new(Shared {
@@ -212,8 +243,9 @@ impl Server {
             routes,
             events,
             tls,
+            flushers: Flushers::new(MAX_FLUSHERS),
             next_id: AtomicU64::new(1),
-            started: Instant::now(),
+            started,
             connections: Mutex::new(0),
             all_closed: Condvar::new(),
             stopping: AtomicBool::new(false),
@@ -231,7 +263,8 @@ pub struct Running {
     addr: SocketAddr,
     shared: Arc<Shared>,
     accept: Option<JoinHandle<()>>,
-    dispatcher: Option<JoinHandle<()>>,
+    /// The dispatcher; it ends with the writers of the clients still closing.
+    dispatcher: Option<JoinHandle<Vec<Arc<Writer>>>>,
 }
 
 impl Running {
@@ -272,19 +305,33 @@ impl Running {
         }
         if let Some(dispatcher) = self.dispatcher.take() {
             let _ = self.shared.events.send(Event::Shutdown);
-            let _ = dispatcher.join();
-            // Connection threads now finish their close handshakes.
-            let deadline = Instant::now() + SHUTDOWN_GRACE;
-            let mut open = self.shared.connections.lock().unwrap_or_else(|e| e.into_inner());
-            while *open > 0 {
-                let left = deadline.saturating_duration_since(Instant::now());
-                if left.is_zero() {
-                    debug!("{} connections still open at exit", *open);
-                    break;
+            let closing = dispatcher.join().unwrap_or_default();
+            // Connection threads now finish their close handshakes; those
+            // whose peers do not answer are woken from their reads.
+            if !self.wait_for_connections(SHUTDOWN_GRACE) {
+                for writer in &closing {
+                    writer.shutdown();
                 }
-                open = self.shared.all_closed.wait_timeout(open, left).unwrap_or_else(|e| e.into_inner()).0;
+                if !self.wait_for_connections(SHUTDOWN_FORCED) {
+                    let open = self.shared.connections.lock().unwrap_or_else(|e| e.into_inner());
+                    debug!("{} connections still open at exit", *open);
+                }
             }
         }
+    }
+
+    /// Waits until no connection thread runs, for at most `timeout`. True when none does.
+    fn wait_for_connections(&self, timeout: Duration) -> bool {
+        let deadline = Instant::now() + timeout;
+        let mut open = self.shared.connections.lock().unwrap_or_else(|e| e.into_inner());
+        while *open > 0 {
+            let left = deadline.saturating_duration_since(Instant::now());
+            if left.is_zero() {
+                return false;
+            }
+            open = self.shared.all_closed.wait_timeout(open, left).unwrap_or_else(|e| e.into_inner()).0;
+        }
+        true
     }
 }
 
@@ -376,7 +423,7 @@ fn accept_loop(listener: TcpListener, shared: Arc<Shared>) {
 
 fn refuse_busy(mut stream: TcpStream) {
     let _ = stream.set_write_timeout(Some(Duration::from_secs(1)));
-    let response = Response::text(503, "too many connections, try again later");
+    let response = Response::busy("too many connections, try again later");
     let _ = response.write_to(&mut stream, false);
     let _ = stream.flush();
 }
@@ -404,14 +451,21 @@ fn load_tls(config: &Config) -> Result<Option<TlsConfig>> {
 
 #[cfg(test)]
 mod tests {
-    use super::connection_ceiling;
+    use super::{connection_ceiling, fd_ceiling};
 
     #[test]
     fn the_connection_ceiling_leaves_room_for_the_rest() {
-        // Linux's default limit, with a few hundred mappings in use already.
-        assert_eq!(connection_ceiling(65_530, 300), (65_530 - 300 - 1024) / 8);
-        assert!(connection_ceiling(65_530, 300) < 10_000);
-        assert!(connection_ceiling(262_144, 300) > 30_000);
+        // Linux's default limit, with a few hundred mappings in use already:
+        // one thread per connection holds 15,000.
+        assert_eq!(connection_ceiling(65_530, 300), (65_530 - 300 - 1024 - 256) / 4);
+        assert!(connection_ceiling(65_530, 300) >= 15_000);
+        assert!(connection_ceiling(262_144, 300) > 60_000);
         assert_eq!(connection_ceiling(100, 300), 0);
+    }
+
+    #[test]
+    fn the_file_limit_leaves_room_for_the_rest() {
+        assert_eq!(fd_ceiling(1024), 960);
+        assert_eq!(fd_ceiling(10), 0);
     }
 }

@@ -1,13 +1,35 @@
-//! TLS (cargo feature `tls`): the certificate and key from PEM files, and
-//! the rustls server configuration built from them.
+//! TLS (cargo feature `tls`): the session and configuration types, the
+//! certificate and key from PEM files, and the rustls server configuration
+//! built from them. Without the feature the types exist but have no values.
 
+#[cfg(feature = "tls")]
 use std::path::Path;
+#[cfg(feature = "tls")]
 use std::sync::Arc;
 
+#[cfg(feature = "tls")]
 use rustls::pki_types::pem::PemObject;
+#[cfg(feature = "tls")]
 use rustls::pki_types::{CertificateDer, PrivateKeyDer};
 
+#[cfg(feature = "tls")]
 use crate::error::{Error, Result};
+
+/// A TLS server session.
+#[cfg(feature = "tls")]
+pub type TlsSession = rustls::ServerConnection;
+/// A TLS server session: none can exist in a build without the `tls` feature.
+#[cfg(not(feature = "tls"))]
+#[derive(Debug)]
+pub enum TlsSession {}
+
+/// The server's TLS configuration.
+#[cfg(feature = "tls")]
+pub type TlsConfig = Arc<rustls::ServerConfig>;
+/// The server's TLS configuration: none can exist without the `tls` feature.
+#[cfg(not(feature = "tls"))]
+#[derive(Debug, Clone)]
+pub enum TlsConfig {}
 
 /// The first byte of a TLS record carrying a handshake (a ClientHello).
 pub const HANDSHAKE_RECORD: u8 = 0x16;
@@ -19,6 +41,7 @@ pub const HANDSHAKE_RECORD: u8 = 0x16;
 ///
 /// [`Error::File`] naming the file that is missing, unreadable, not PEM, or
 /// holds a key that does not fit the certificate.
+#[cfg(feature = "tls")]
 pub fn load(cert: &Path, key: &Path) -> Result<Arc<rustls::ServerConfig>> {
     let file_error = |path: &Path, message: String| Error::File { path: path.to_path_buf(), message };
     std::fs::metadata(cert).map_err(|e| file_error(cert, format!("cannot read the certificate: {e}")))?;

@@ -102,7 +102,7 @@ fn idle_clients_cost_no_wakeups() {
     }
     let pid = child.child.id();
     let threads = std::fs::read_dir(format!("/proc/{pid}/task")).unwrap().count();
-    assert!(threads >= 1000, "expected two threads per client, found {threads}");
+    assert!((500..550).contains(&threads), "expected one thread per client, found {threads}");
     let before = voluntary_switches(pid);
     // The measurement window itself, not a wait for an event.
     std::thread::sleep(Duration::from_secs(2));

@@ -5,8 +5,8 @@
 mod support;
 
 use proptest::prelude::*;
+use wslab::conn::classify::{classify, Peer, MAX_HEAD};
 use wslab::http::files::{resolve, PathError};
-use wslab::http::{classify, Peer, MAX_HEAD};
 
 /// Requests a browser or curl would send, to be mutated.
 const SEEDS: &[&str] = &[
@@ -86,7 +86,7 @@ proptest! {
     }
 }
 
-use wslab::conn::backend::{Frame, Framer, MAX_MESSAGE};
+use wslab::conn::framer::{Frame, Framer, MAX_MESSAGE};
 
 /// Everything a framer makes of `chunks`, fed one by one, then the end of the stream.
 fn frames(chunks: &[Vec<u8>]) -> Vec<Frame> {

@@ -134,10 +134,19 @@ fn a_backend_script_over_tls_reaches_its_page() {
 }
 
 #[test]
-fn plain_text_on_a_tls_port_is_closed_without_a_response() {
+fn plain_http_on_a_tls_port_gets_400_saying_https_and_other_bytes_no_answer() {
     let (server, _dir, _client) = tls_server();
-    let answer = server.raw(b"GET / HTTP/1.1\r\nHost: localhost\r\n\r\n");
-    assert!(answer.is_empty(), "got {:?}", String::from_utf8_lossy(&answer));
+    let mut plain = std::net::TcpStream::connect(server.addr).unwrap();
+    plain.set_read_timeout(Some(std::time::Duration::from_secs(10))).unwrap();
+    plain.write_all(b"GET / HTTP/1.1\r\nHost: localhost\r\n\r\n").unwrap();
+    let mut bytes = Vec::new();
+    // A clean close: the end of the stream, never a reset.
+    plain.read_to_end(&mut bytes).expect("a clean close");
+    let answer = String::from_utf8(bytes).unwrap();
+    assert!(answer.starts_with("HTTP/1.1 400 "), "{answer}");
+    let body = answer.split("\r\n\r\n").nth(1).unwrap_or("");
+    assert_eq!(body.lines().count(), 1, "{answer}");
+    assert!(body.contains("https"), "{answer}");
     let answer = server.raw(b"{\"opcode\":\"feedback\"}");
     assert!(answer.is_empty());
 }

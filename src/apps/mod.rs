@@ -109,9 +109,8 @@ impl ApiResponse {
 
 /// What an app hook acts through: sending, rooms, closing, client info.
 ///
-/// Messages are queued and handed to each client's thread in one batch when
-/// the dispatcher finishes its round, so a broadcast costs one wake-up per
-/// client however many messages it carries.
+/// Messages are encoded once and queued; when the dispatcher finishes its
+/// round it writes each client everything it got in one non-blocking send.
 pub struct Ctx<'a> {
     hub: &'a mut Hub,
     app: AppId,
@@ -124,15 +123,12 @@ impl<'a> Ctx<'a> {
 
     /// Sends `message` to one client. Unknown or closed clients are skipped.
     pub fn send(&mut self, client: ClientId, message: impl Into<Message>) {
-        self.hub.send(client, message.into());
+        self.hub.send(client, &message.into());
     }
 
-    /// Sends `message` to each of `clients`. The message is built once.
+    /// Sends `message` to each of `clients`. The message is encoded once.
     pub fn send_to(&mut self, clients: &[ClientId], message: impl Into<Message>) {
-        let message = message.into();
-        for &id in clients {
-            self.hub.send(id, message.clone());
-        }
+        self.hub.send_list(clients, &message.into());
     }
 
     /// Sends `message` to every client of this app. Returns how many got it.
@@ -230,8 +226,12 @@ enum Pattern {
 /// The path → app table, consulted by connection threads before the 101.
 #[derive(Default)]
 pub struct Routes {
+    /// WebSocket paths: pattern, app, parameter.
     ws: Vec<(Pattern, AppId, String)>,
+    /// `/api` paths and the app that answers them.
     api: Vec<(String, AppId)>,
+    /// The app that takes plain-socket backend clients (spec §3.5), if any.
+    backend: Option<AppId>,
 }
 
 impl Routes {
@@ -262,6 +262,16 @@ impl Routes {
         })
     }
 
+    /// Makes `app` the one that takes plain-socket backend clients.
+    pub(crate) fn backends(&mut self, app: AppId) {
+        self.backend = Some(app);
+    }
+
+    /// The app that takes plain-socket backend clients, if any.
+    pub fn backend_app(&self) -> Option<AppId> {
+        self.backend
+    }
+
     /// The app that answers HTTP requests on `path`, if any.
     pub fn api_app(&self, path: &str) -> Option<AppId> {
         self.api.iter().find(|(p, _)| p == path).map(|(_, app)| *app)
@@ -284,6 +294,9 @@ pub struct Registration {
     pub mount: Mount,
     /// `/api/...` paths answered by [`App::on_request`].
     pub api: Vec<String>,
+    /// Whether it takes the plain-socket backend clients of spec §3.5 (as
+    /// [`crate::ClientKind::Socket`] clients); the last such app does.
+    pub backends: bool,
     /// The app.
     pub app: Box<dyn App>,
 }
@@ -299,30 +312,35 @@ pub fn builtin(config: &Config) -> Result<Vec<Registration>> {
             name: "echo".into(),
             mount: Mount::Path("/ws/echo"),
             api: vec![],
+            backends: false,
             app: Box::new(echo::Echo),
         },
         Registration {
             name: "room".into(),
             mount: Mount::Prefix("/ws/room/", room::valid_name),
             api: vec![],
+            backends: false,
             app: Box::new(room::Rooms),
         },
         Registration {
             name: "chat".into(),
             mount: Mount::Path("/ws/chat"),
             api: vec![],
+            backends: false,
             app: Box::new(chat::Chat::default()),
         },
         Registration {
             name: "workshop".into(),
             mount: Mount::Path("/ws/workshop"),
             api: vec!["/api/workshops".into()],
+            backends: false,
             app: Box::new(workshop::Workshops::new(config)?),
         },
         Registration {
             name: "relay".into(),
             mount: Mount::Path(relay::PATH),
             api: vec![relay::API_PATH.into()],
+            backends: true,
             app: Box::new(relay::Relay::default()),
         },
     ])

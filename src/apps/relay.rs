@@ -22,10 +22,6 @@ pub const PATH: &str = "/ws/relay";
 /// The `/api` route of [`App::on_request`].
 pub const API_PATH: &str = "/api/relay";
 
-/// The [`crate::ClientInfo::param`] of a socket client that opened with the
-/// legacy greeting `php process`: it gets the `ready` line, as browsers do.
-pub const GREETED: &str = "greeted";
-
 /// Longest UUID a client may register under, in characters.
 pub const MAX_UUID_CHARS: usize = 128;
 
@@ -179,7 +175,9 @@ impl Relay {
 
 impl App for Relay {
     fn on_open(&mut self, ctx: &mut Ctx, client: ClientId) {
-        let greet = ctx.info(client).is_some_and(|i| i.kind == ClientKind::WebSocket || i.param == GREETED);
+        let greet = ctx
+            .info(client)
+            .is_some_and(|i| matches!(i.kind, ClientKind::WebSocket | ClientKind::Socket { greeted: true }));
         if greet {
             ctx.send(client, READY);
         }
@@ -196,7 +194,7 @@ impl App for Relay {
             Outcome::Quit => ctx.close(client, 1000, "quit"),
             Outcome::Refused(why) => ctx.send(client, error_line(&why.message())),
             // A socket client reads one line per message it sent.
-            Outcome::Delivered(n) if kind == ClientKind::Socket => {
+            Outcome::Delivered(n) if !kind.is_websocket() => {
                 ctx.send(client, format!(r#"{{"opcode":"next","delivered":{n}}}"#))
             }
             Outcome::Delivered(_) | Outcome::Registered => {}

@@ -1,77 +1,75 @@
-//! One thread per connection: read the first bytes, classify the peer
-//! (spec §1), and hand the connection to the HTTP responder, the WebSocket
-//! client loop, or the plain-socket backend reader.
+//! One thread per connection, for its whole life, in the order things happen:
+//!
+//! 1. [`stream`]: TLS starts, when the port speaks it (`open` here);
+//! 2. [`classify`]: the first bytes say what the peer is (spec §1);
+//! 3. [`respond`]: a plain HTTP request is answered and closed; or
+//! 4. [`upgrade`]: a WebSocket upgrade is checked, then [`ws`] runs the
+//!    client: a blocking tungstenite loop straight on the socket; or
+//! 5. [`backend`]: a backend script's plain socket, cut into JSON values by
+//!    [`framer`].
+//!
+//! A long-lived client's thread only reads. Everything it and the
+//! dispatcher write goes through the connection's [`crate::wire::Writer`],
+//! which [`link`] puts under tungstenite.
 
 pub mod backend;
+pub mod classify;
+pub mod framer;
+pub(crate) mod link;
+pub(crate) mod respond;
 pub mod stream;
+pub mod upgrade;
 pub mod ws;
 
-use std::io::{self, Read, Write};
+use std::io::{self, Read};
 use std::net::{SocketAddr, TcpStream};
+use std::sync::atomic::Ordering;
 use std::sync::Arc;
-use std::time::Instant;
+use std::time::{Duration, Instant};
 
-use crossbeam_channel::{bounded, unbounded, Receiver, Sender};
 use log::{debug, warn};
 
-use crate::dispatch::clients::ClientShared;
-use crate::dispatch::{ClientHandle, ClientId, ClientInfo, Event, Outgoing};
+use crate::dispatch::{ClientId, ClientInfo, Event};
 use crate::error::{Error, Result};
-use crate::http::{self, Peer, Response};
-use crate::server::Shared;
-use stream::Link;
+use crate::http::Response;
+use crate::state::Shared;
+use crate::wire::Writer;
+use classify::{classify, Peer};
+use link::Link;
 pub use stream::Stream;
-use ws::{spawn_reader, INBOUND_CHUNKS, WRITE_TIMEOUT};
 
-/// A long-lived client (a WebSocket or a backend socket) after [`attach`]:
-/// its reader thread runs and the dispatcher knows it.
-pub(crate) struct Attached {
-    pub id: ClientId,
-    pub link: Link,
-    pub shared: Arc<ClientShared>,
-    pub inbound: Receiver<Vec<u8>>,
-    pub outbox: Receiver<Outgoing>,
-}
+/// A socket write (a flusher's) that blocks longer than this fails, and the
+/// client is dropped.
+pub const WRITE_TIMEOUT: Duration = Duration::from_secs(10);
 
-/// Splits `stream` for a long-lived client, starts its reader thread and
-/// registers it with the dispatcher as `info`. Plaintext already read past
-/// the head is appended to `unread`.
+/// Registers a long-lived client (WebSocket or backend socket) with the
+/// dispatcher: its writer is made from `stream` (corked with `first`, the
+/// 101, when given), and the Open event is queued before anything is
+/// written, so that nothing the dispatcher sends can overtake the 101.
+/// Plaintext already read past the head is appended to `unread`.
 ///
-/// `Ok(None)` when the client cannot be taken: no reader thread could be
-/// started (then `busy` was written to it), or the server is shutting down.
+/// `None` when the server is shutting down.
 pub(crate) fn attach(
     stream: Stream,
     unread: &mut Vec<u8>,
     info: ClientInfo,
-    busy: &[u8],
+    first: Option<&[u8]>,
     server: &Arc<Shared>,
-) -> Result<Option<Attached>> {
-    stream.tcp().set_read_timeout(None)?;
-    stream.tcp().set_write_timeout(Some(WRITE_TIMEOUT))?;
-    let (socket, mut link) = stream.into_link(unread);
-    let shared = Arc::new(ClientShared::new(socket, server.now_ms()));
-    let (inbound_tx, inbound) = new_channel(|| bounded(INBOUND_CHUNKS));
-    if let Err(e) = spawn_reader(shared.clone(), inbound_tx, server.clone()) {
-        warn!("{}: cannot start a reader thread ({e}), refusing the client", info.peer);
-        link.write_all(busy)?;
+) -> Result<Option<(ClientId, Link)>> {
+    let (socket, tls) = stream.into_parts(unread);
+    socket.set_read_timeout(None)?;
+    socket.set_write_timeout(Some(WRITE_TIMEOUT))?;
+    let writer = Writer::new(socket, tls, first, server.flushers.clone(), server.started);
+    let id = server.next_id();
+    if server.events.send(Event::Open { id, info, writer: writer.clone() }).is_err()
+        || server.stopping.load(Ordering::SeqCst)
+    {
+        // Shutting down: the dispatcher may never see this client.
+        writer.shutdown();
         return Ok(None);
     }
-    let id = server.next_id();
-    let (outbox_tx, outbox) = new_channel(unbounded);
-    let handle = ClientHandle { outbox: outbox_tx, shared: shared.clone() };
-    if server.events.send(Event::Open { id, info, handle }).is_err() {
-        return Ok(None); // shutting down
-    }
-    Ok(Some(Attached { id, link, shared, inbound, outbox }))
-}
-
-/// Makes a channel in a frame of its own: crossbeam's constructors take
-/// several hundred bytes of stack, which inlined would sit in [`attach`]'s
-/// frame under the reader thread's spawn, the deepest point of a
-/// connection thread (see `ws::run`).
-#[inline(never)]
-fn new_channel<T>(make: impl FnOnce() -> (Sender<T>, Receiver<T>)) -> (Sender<T>, Receiver<T>) {
-    make()
+    writer.uncork();
+    Ok(Some((id, Link::new(writer))))
 }
 
 /// Serves one accepted connection to its end. Errors are logged here: the
@@ -103,6 +101,7 @@ fn is_noise(e: &Error) -> bool {
                 | io::ErrorKind::UnexpectedEof
                 | io::ErrorKind::WouldBlock
                 | io::ErrorKind::TimedOut
+                | io::ErrorKind::NotConnected
         )
     };
     match e {
@@ -123,10 +122,14 @@ fn serve(socket: TcpStream, peer: SocketAddr, server: &Arc<Shared>) -> Result<Op
     // resident for as long as the connection lasts.
     let mut buf = Vec::with_capacity(2048);
     loop {
-        match http::classify(&buf) {
+        match classify(&buf) {
             Peer::NeedMore => {}
+            // (A plain request with a malformed length gets its 400 from `respond`.)
+            Peer::Http(req) if req.is_upgrade() && req.content_length().is_err() => {
+                return refuse(stream, 400, "bad request: malformed Content-Length").map(|()| None)
+            }
             Peer::Http(req) if req.is_upgrade() => return ws::upgrade(stream, peer, buf, req, server),
-            Peer::Http(req) => return Ok(http::handle(stream, buf, req, server).map(|()| None)?),
+            Peer::Http(req) => return Ok(respond::respond(stream, buf, req, server).map(|()| None)?),
             // The plain-socket peers of spec §3.5 (backend scripts) plug in here.
             Peer::Backend => return backend::serve(stream, peer, buf, server).map(|()| None),
             Peer::Invalid => {
@@ -159,19 +162,30 @@ fn serve(socket: TcpStream, peer: SocketAddr, server: &Arc<Shared>) -> Result<Op
     }
 }
 
-/// Starts TLS on a TLS port: the first byte must begin a ClientHello, and
-/// anything else (plain HTTP on a TLS port) is closed without an answer.
+/// Starts TLS on a TLS port: the first byte must begin a ClientHello.
+/// A plain-HTTP request (it starts with a method's capital letter) gets a
+/// plain `400` that says the port speaks https, then a clean close;
+/// anything else that is not TLS is closed without an answer (spec §6).
 #[cfg(feature = "tls")]
 fn open(socket: TcpStream, peer: SocketAddr, server: &Shared, deadline: Instant) -> Result<Option<Stream>> {
     let Some(config) = &server.tls else { return Ok(Some(Stream::Plain(socket))) };
-    let left = deadline.saturating_duration_since(Instant::now()).max(std::time::Duration::from_millis(1));
+    let left = deadline.saturating_duration_since(Instant::now()).max(Duration::from_millis(1));
     socket.set_read_timeout(Some(left))?;
     let mut first = [0u8; 1];
     match socket.peek(&mut first) {
         Ok(1) if first[0] == crate::tls::HANDSHAKE_RECORD => Ok(Some(Stream::tls(socket, config)?)),
         Ok(0) => Ok(None),
+        Ok(_) if first[0].is_ascii_uppercase() => {
+            log::info!("{peer}: plain HTTP on a TLS port, 400");
+            let port = socket.local_addr().map(|a| a.port()).unwrap_or(0);
+            let message =
+                format!("this port speaks https: open https://HOST:{port}/ (and wss:// for WebSockets)");
+            refuse(Stream::Plain(socket), 400, &message)?;
+            Ok(None)
+        }
         Ok(_) => {
             log::info!("{peer}: not TLS on a TLS port, closed without an answer");
+            Stream::Plain(socket).finish();
             Ok(None)
         }
         Err(e) if matches!(e.kind(), io::ErrorKind::WouldBlock | io::ErrorKind::TimedOut) => Ok(None),
@@ -184,8 +198,14 @@ fn open(socket: TcpStream, _: SocketAddr, _: &Shared, _: Instant) -> Result<Opti
     Ok(Some(Stream::Plain(socket)))
 }
 
-fn refuse(mut stream: Stream, status: u16, message: &str) -> Result<()> {
-    Response::text(status, message).write_to(&mut stream, false)?;
+/// Answers with a short text `status` and closes.
+fn refuse(stream: Stream, status: u16, message: &str) -> Result<()> {
+    send_and_close(stream, &Response::text(status, message))
+}
+
+/// Writes `response` and closes politely.
+fn send_and_close(mut stream: Stream, response: &Response) -> Result<()> {
+    response.write_to(&mut stream, false)?;
     stream.finish();
     Ok(())
 }

@@ -1,33 +1,18 @@
-//! A connection's bytes: plain TCP, or TLS over it (cargo feature `tls`).
+//! A connection's bytes during its first exchange: plain TCP, or TLS over
+//! it (cargo feature `tls`).
 //!
 //! [`Stream`] is the blocking stream the connection thread reads the
 //! request head through and HTTP answers are written to. A WebSocket or
-//! backend client then splits it ([`Stream::into_link`]): the reader
-//! thread reads raw bytes from the shared socket, and the client thread
-//! owns the [`Link`], which turns those bytes into plaintext (decrypting
-//! when TLS is on) and encrypts what it writes. The TLS state never leaves
-//! the client thread, so the no-polling design stays as it is.
+//! backend client then takes it apart ([`Stream::into_parts`]): the socket
+//! and the TLS session go to the connection's [`crate::wire::Writer`].
 
 use std::io::{self, Read, Write};
 use std::net::{Shutdown, TcpStream};
-use std::sync::Arc;
 use std::time::Duration;
 
-/// A TLS server session.
 #[cfg(feature = "tls")]
-pub type TlsSession = rustls::ServerConnection;
-/// A TLS server session: none can exist in a build without the `tls` feature.
-#[cfg(not(feature = "tls"))]
-#[derive(Debug)]
-pub enum TlsSession {}
-
-/// The server's TLS configuration.
-#[cfg(feature = "tls")]
-pub type TlsConfig = Arc<rustls::ServerConfig>;
-/// The server's TLS configuration: none can exist without the `tls` feature.
-#[cfg(not(feature = "tls"))]
-#[derive(Debug, Clone)]
-pub enum TlsConfig {}
+use crate::tls::TlsConfig;
+use crate::tls::TlsSession;
 
 /// A connection's blocking byte stream.
 #[derive(Debug)]
@@ -65,23 +50,18 @@ impl Stream {
         !matches!(self, Stream::Plain(_))
     }
 
-    /// Splits the stream for a long-lived client: the socket, shared with
-    /// the reader thread, and the [`Link`] the client thread writes through.
-    /// Plaintext that TLS already decrypted but nobody read yet is appended
-    /// to `unread`.
+    /// Takes the stream apart for a long-lived client: the socket and the
+    /// TLS session, if any. Plaintext that TLS already decrypted but nobody
+    /// read yet is appended to `unread`.
     #[cfg_attr(not(feature = "tls"), allow(unused_variables, clippy::ptr_arg))]
-    pub fn into_link(self, unread: &mut Vec<u8>) -> (Arc<TcpStream>, Link) {
+    pub fn into_parts(self, unread: &mut Vec<u8>) -> (TcpStream, Option<Box<TlsSession>>) {
         match self {
-            Stream::Plain(s) => {
-                let socket = Arc::new(s);
-                (socket.clone(), Link { socket, tls: None })
-            }
+            Stream::Plain(s) => (s, None),
             #[cfg(feature = "tls")]
             Stream::Tls(s) => {
                 let rustls::StreamOwned { mut conn, sock } = *s;
                 let _ = conn.reader().read_to_end(unread);
-                let socket = Arc::new(sock);
-                (socket.clone(), Link { socket, tls: Some(Box::new(conn)) })
+                (sock, Some(Box::new(conn)))
             }
         }
     }
@@ -135,100 +115,5 @@ impl Write for Stream {
             #[cfg(feature = "tls")]
             Stream::Tls(s) => s.flush(),
         }
-    }
-}
-
-/// The client thread's end of a split connection: raw bytes from the
-/// reader thread go in through [`Link::feed`], plaintext goes out through
-/// [`Link::write_all`].
-#[derive(Debug)]
-pub struct Link {
-    socket: Arc<TcpStream>,
-    tls: Option<Box<TlsSession>>,
-}
-
-impl Link {
-    /// Turns raw bytes from the socket into plaintext, appended to `out`.
-    ///
-    /// # Errors
-    ///
-    /// The peer broke TLS; the connection cannot go on.
-    pub fn feed(&mut self, raw: &[u8], out: &mut Vec<u8>) -> io::Result<()> {
-        match self.tls.as_deref_mut() {
-            None => {
-                out.extend_from_slice(raw);
-                Ok(())
-            }
-            #[cfg(feature = "tls")]
-            Some(tls) => {
-                let mut raw = raw;
-                while !raw.is_empty() {
-                    tls.read_tls(&mut raw)?;
-                    let state = tls.process_new_packets();
-                    // Alerts, key updates and handshake replies go out at once.
-                    write_tls(tls, &self.socket)?;
-                    state.map_err(|e| io::Error::new(io::ErrorKind::InvalidData, e))?;
-                    match tls.reader().read_to_end(out) {
-                        Ok(_) => {}
-                        Err(e) if e.kind() == io::ErrorKind::WouldBlock => {}
-                        Err(e) => return Err(e),
-                    }
-                }
-                Ok(())
-            }
-            #[cfg(not(feature = "tls"))]
-            Some(never) => match *never {},
-        }
-    }
-
-    /// Sends TLS close_notify (nothing for plain TCP).
-    pub fn close_notify(&mut self) {
-        #[cfg(feature = "tls")]
-        if let Some(tls) = self.tls.as_deref_mut() {
-            tls.send_close_notify();
-            let _ = write_tls(tls, &self.socket);
-        }
-    }
-}
-
-impl Write for Link {
-    /// Writes plaintext to the peer, encrypted when TLS is on. A write that
-    /// blocks past the socket's write timeout fails with `TimedOut`, never
-    /// `WouldBlock` (which tungstenite would take as "try later").
-    fn write(&mut self, data: &[u8]) -> io::Result<usize> {
-        match self.tls.as_deref_mut() {
-            None => (&*self.socket).write(data).map_err(timed_out),
-            #[cfg(feature = "tls")]
-            Some(tls) => {
-                let n = tls.writer().write(data)?;
-                write_tls(tls, &self.socket)?;
-                Ok(n)
-            }
-            #[cfg(not(feature = "tls"))]
-            Some(never) => match *never {},
-        }
-    }
-
-    fn flush(&mut self) -> io::Result<()> {
-        Ok(())
-    }
-}
-
-/// Writes every pending TLS record to the socket.
-#[cfg(feature = "tls")]
-fn write_tls(tls: &mut TlsSession, mut socket: &TcpStream) -> io::Result<()> {
-    while tls.wants_write() {
-        tls.write_tls(&mut socket).map_err(timed_out)?;
-    }
-    Ok(())
-}
-
-/// A blocking write that hit the socket's write timeout reports
-/// `WouldBlock`; callers that treat that as "try later" must not see it.
-fn timed_out(e: io::Error) -> io::Error {
-    if e.kind() == io::ErrorKind::WouldBlock {
-        io::Error::new(io::ErrorKind::TimedOut, "socket write timed out")
-    } else {
-        e
     }
 }

@@ -1,17 +1,21 @@
 //! The client registry: who is connected, to which app and rooms, and the
-//! batches of messages waiting to be handed to each client's thread.
+//! frames queued for each client in the current round.
+//!
+//! A message is encoded once ([`Encoded`]) and the same bytes are queued
+//! for every recipient; [`Hub::flush`] then hands each recipient's writer
+//! everything it got in the round: one non-blocking send per client.
 
 use std::collections::{HashMap, HashSet};
-use std::net::{SocketAddr, TcpStream};
-use std::sync::atomic::{AtomicBool, AtomicU64, AtomicUsize, Ordering};
+use std::net::SocketAddr;
 use std::sync::Arc;
 use std::time::Instant;
 
 use crossbeam_channel::Sender;
 use log::warn;
-use tungstenite::Message;
+use tungstenite::{Bytes, Message};
 
-use super::{Event, Outgoing};
+use super::Event;
+use crate::wire::{encode, Writer};
 
 /// A connection's id, unique for the life of the server; Ratchet calls it `resourceId`.
 pub type ClientId = u64;
@@ -25,7 +29,17 @@ pub enum ClientKind {
     /// A WebSocket client: a browser page, or any other WebSocket library.
     WebSocket,
     /// A backend script on a plain TCP socket sending JSON objects (spec §3.5).
-    Socket,
+    Socket {
+        /// It opened with the legacy greeting `php process` (and expects `ready`).
+        greeted: bool,
+    },
+}
+
+impl ClientKind {
+    /// Whether this is a WebSocket client.
+    pub fn is_websocket(self) -> bool {
+        self == ClientKind::WebSocket
+    }
 }
 
 /// What the dispatcher knows about a client, readable by apps through [`crate::Ctx::info`].
@@ -38,83 +52,104 @@ pub struct ClientInfo {
     /// The part of the path the route matched as a parameter, e.g. the room
     /// name of `/ws/room/NAME`; empty for exact routes.
     pub param: String,
+    /// The app it belongs to.
     pub(crate) app: AppId,
 }
 
-/// State shared between the dispatcher and one client's threads.
-#[derive(Debug)]
-pub struct ClientShared {
-    /// Messages handed to the client thread and not yet written.
-    pub(crate) queued: AtomicUsize,
-    /// Set when the dispatcher closed the client because its outbox was full:
-    /// the client thread then skips queued data and sends its close frame.
-    pub(crate) abandon: AtomicBool,
-    /// When the peer last sent anything, in ms since the server started.
-    pub(crate) last_seen_ms: AtomicU64,
-    /// The connection, so that the dispatcher can shut down one that is stuck.
-    pub(crate) socket: Arc<TcpStream>,
-}
-
-impl ClientShared {
-    pub(crate) fn new(socket: Arc<TcpStream>, now_ms: u64) -> Self {
-        ClientShared {
-            queued: AtomicUsize::new(0),
-            abandon: AtomicBool::new(false),
-            last_seen_ms: AtomicU64::new(now_ms),
-            socket,
-        }
-    }
-}
-
-/// The dispatcher's end of a client: its outbox and shared state.
-#[derive(Debug)]
-pub struct ClientHandle {
-    pub(crate) outbox: Sender<Outgoing>,
-    pub(crate) shared: Arc<ClientShared>,
-}
-
+/// One registered client.
 #[derive(Debug)]
 struct Client {
+    /// Who it is.
     info: ClientInfo,
-    handle: ClientHandle,
-    /// Messages sent during this round, handed over as one batch by [`Hub::flush`].
-    pending: Vec<Message>,
+    /// Where its bytes go.
+    writer: Arc<Writer>,
+    /// Units queued in this round, handed to the writer by [`Hub::flush`].
+    pending: Vec<Bytes>,
+    /// The rooms it is in (of its app).
     rooms: Vec<String>,
     /// A close was requested; nothing more is queued for it.
     doomed: bool,
+    /// Its outbox overflowed: what is still queued is dropped at the close.
+    abandoned: bool,
+}
+
+/// A message encoded once, in the form each kind of client needs.
+#[derive(Debug)]
+pub(crate) struct Encoded<'a> {
+    /// The message.
+    message: &'a Message,
+    /// Its WebSocket frame, made on first use.
+    frame: Option<Option<Bytes>>,
+    /// Its line for plain-socket backends, made on first use.
+    line: Option<Option<Bytes>>,
+}
+
+impl<'a> Encoded<'a> {
+    pub(crate) fn new(message: &'a Message) -> Self {
+        Encoded { message, frame: None, line: None }
+    }
+
+    /// The bytes for a client of `kind`; `None` when it has no such form
+    /// (binary for a backend).
+    fn for_kind(&mut self, kind: ClientKind) -> Option<Bytes> {
+        let message = self.message;
+        match kind {
+            ClientKind::WebSocket => self.frame.get_or_insert_with(|| encode::message(message)).clone(),
+            ClientKind::Socket { .. } => self.line.get_or_insert_with(|| encode::line(message)).clone(),
+        }
+    }
+
+    /// Whether it counts as a data message (`/api/status`; not a keepalive ping).
+    fn is_data(&self) -> bool {
+        self.message.is_text() || self.message.is_binary()
+    }
 }
 
 /// A close that an app, the outbox rule or keepalive asked for.
 #[derive(Debug)]
 pub(crate) struct CloseRequest {
+    /// The client.
     pub id: ClientId,
+    /// The close code.
     pub code: u16,
+    /// The close reason.
     pub reason: String,
 }
 
 /// Counters for `/api/status`.
 #[derive(Debug, Default, Clone, Copy)]
 pub(crate) struct Stats {
+    /// Data messages received from clients.
     pub messages_in: u64,
+    /// Data messages queued to clients.
     pub messages_out: u64,
 }
 
 /// The registry the dispatcher owns. Apps reach it through [`crate::Ctx`].
 #[derive(Debug)]
 pub struct Hub {
+    /// Every connected client.
     clients: HashMap<ClientId, Client>,
+    /// The clients of each app, by app id.
     members: Vec<HashSet<ClientId>>,
+    /// The members of each room of each app.
     rooms: HashMap<(AppId, String), HashSet<ClientId>>,
+    /// Clients with units queued in this round.
     dirty: Vec<ClientId>,
+    /// Closes asked for and not yet carried out.
     pub(crate) closing: Vec<CloseRequest>,
+    /// `--outbox-size`: most messages waiting for one client.
     outbox_size: usize,
+    /// Counters for `/api/status`.
     pub(crate) stats: Stats,
+    /// The dispatcher's own channel (for notifiers).
     pub(crate) events: Sender<Event>,
+    /// When the server started.
     pub(crate) started: Instant,
 }
 
 impl Hub {
-    pub(crate) fn new(apps: usize, outbox_size: usize, events: Sender<Event>) -> Self {
+    pub(crate) fn new(apps: usize, outbox_size: usize, events: Sender<Event>, started: Instant) -> Self {
         Hub {
             clients: HashMap::new(),
             members: vec![HashSet::new(); apps],
@@ -124,19 +159,26 @@ impl Hub {
             outbox_size,
             stats: Stats::default(),
             events,
-            started: Instant::now(),
+            started,
         }
     }
 
-    pub(crate) fn add(&mut self, id: ClientId, info: ClientInfo, handle: ClientHandle) {
+    pub(crate) fn add(&mut self, id: ClientId, info: ClientInfo, writer: Arc<Writer>) {
         self.members[info.app].insert(id);
-        let client = Client { info, handle, pending: Vec::new(), rooms: Vec::new(), doomed: false };
+        let client =
+            Client { info, writer, pending: Vec::new(), rooms: Vec::new(), doomed: false, abandoned: false };
         self.clients.insert(id, client);
     }
 
-    /// Removes a client: hands over what is still pending (unless `abandon`),
-    /// then drops its outbox so that its thread can finish. Returns its info.
-    pub(crate) fn remove(&mut self, id: ClientId, last: Option<Outgoing>) -> Option<ClientInfo> {
+    /// Removes a client. What it got in this round is handed to its writer
+    /// first (unless its outbox overflowed); with `close`, the server closes
+    /// it: a close frame for a WebSocket, an error line (none for code 1000)
+    /// and the end of the stream for a backend. Returns its info and writer.
+    pub(crate) fn remove(
+        &mut self,
+        id: ClientId,
+        close: Option<(u16, &str)>,
+    ) -> Option<(ClientInfo, Arc<Writer>)> {
         let mut client = self.clients.remove(&id)?;
         self.members[client.info.app].remove(&id);
         for room in client.rooms.drain(..) {
@@ -148,14 +190,21 @@ impl Hub {
                 }
             }
         }
-        let abandon = client.handle.shared.abandon.load(Ordering::Relaxed);
-        if !client.pending.is_empty() && !abandon {
-            hand_over(&mut client);
+        if !client.abandoned && !client.pending.is_empty() {
+            client.writer.send(&mut client.pending);
         }
-        if let Some(last) = last {
-            let _ = client.handle.outbox.send(last);
+        if let Some((code, reason)) = close {
+            let last = match client.info.kind {
+                ClientKind::WebSocket => Some(encode::close_frame(code, reason)),
+                ClientKind::Socket { .. } if code == 1000 => None,
+                ClientKind::Socket { .. } => {
+                    Some(Bytes::from(encode::error_line(&format!("closed by the server: {reason}"))))
+                }
+            };
+            let fin = !client.info.kind.is_websocket();
+            client.writer.close(last, client.abandoned, fin);
         }
-        Some(client.info)
+        Some((client.info, client.writer))
     }
 
     pub(crate) fn contains(&self, id: ClientId) -> bool {
@@ -166,8 +215,8 @@ impl Hub {
         self.clients.get(&id).map(|c| &c.info)
     }
 
-    pub(crate) fn handle(&self, id: ClientId) -> Option<&ClientHandle> {
-        self.clients.get(&id).map(|c| &c.handle)
+    pub(crate) fn writer(&self, id: ClientId) -> Option<&Arc<Writer>> {
+        self.clients.get(&id).map(|c| &c.writer)
     }
 
     pub(crate) fn ids(&self) -> Vec<ClientId> {
@@ -210,12 +259,23 @@ impl Hub {
     }
 
     /// Queues `msg` for client `id`. A client whose outbox is full is closed with 1008.
-    pub(crate) fn send(&mut self, id: ClientId, msg: Message) {
-        let Some(client) = self.clients.get_mut(&id) else { return };
-        queue(client, id, msg, self.outbox_size, &mut self.dirty, &mut self.closing, &mut self.stats);
+    pub(crate) fn send(&mut self, id: ClientId, msg: &Message) {
+        self.send_list(&[id], msg);
     }
 
-    /// Queues `msg` for every member of `app` (or of one of its rooms) for which `keep` holds.
+    /// Queues `msg`, encoded once, for each of `ids`.
+    pub(crate) fn send_list(&mut self, ids: &[ClientId], msg: &Message) {
+        let mut encoded = Encoded::new(msg);
+        let (clients, mut queue) = self.queue();
+        for id in ids {
+            if let Some(client) = clients.get_mut(id) {
+                queue.push(client, *id, &mut encoded);
+            }
+        }
+    }
+
+    /// Queues `msg`, encoded once, for every member of `app` (or of one of
+    /// its rooms) for which `keep` holds. Returns how many got it.
     pub(crate) fn send_many(
         &mut self,
         app: AppId,
@@ -228,17 +288,25 @@ impl Hub {
             None => Some(&members[app]),
             Some(r) => rooms.get(&(app, r.to_string())),
         };
+        let mut queue = Queue { dirty, closing, stats, outbox_size: *outbox_size };
+        let mut encoded = Encoded::new(msg);
         let mut sent = 0;
         for &id in set.into_iter().flatten() {
             if let Some(client) = clients.get_mut(&id) {
-                if keep(id, &client.info)
-                    && queue(client, id, msg.clone(), *outbox_size, dirty, closing, stats)
-                {
+                if keep(id, &client.info) && queue.push(client, id, &mut encoded) {
                     sent += 1;
                 }
             }
         }
         sent
+    }
+
+    /// Queues the keepalive's ping for client `id`.
+    pub(crate) fn ping(&mut self, id: ClientId) {
+        let (clients, mut queue) = self.queue();
+        if let Some(client) = clients.get_mut(&id) {
+            queue.push_unit(client, id, Bytes::from_static(encode::PING_FRAME));
+        }
     }
 
     /// Asks for client `id` to be closed with `code` once the current hook returns.
@@ -251,13 +319,13 @@ impl Hub {
         }
     }
 
-    /// Hands every client its pending messages as one batch: one wake-up per
-    /// client per round, however many messages it got.
+    /// Hands every client what it got in this round: one send per client,
+    /// however many messages.
     pub(crate) fn flush(&mut self) {
         for id in self.dirty.drain(..) {
             if let Some(client) = self.clients.get_mut(&id) {
                 if !client.pending.is_empty() {
-                    hand_over(client);
+                    client.writer.send(&mut client.pending);
                 }
             }
         }
@@ -266,48 +334,64 @@ impl Hub {
     pub(crate) fn now_ms(&self) -> u64 {
         self.started.elapsed().as_millis() as u64
     }
+
+    /// The clients, and what queueing to them touches, borrowed apart.
+    fn queue(&mut self) -> (&mut HashMap<ClientId, Client>, Queue<'_>) {
+        let Hub { clients, dirty, closing, stats, outbox_size, .. } = self;
+        (clients, Queue { dirty, closing, stats, outbox_size: *outbox_size })
+    }
 }
 
-fn hand_over(client: &mut Client) {
-    let batch = std::mem::take(&mut client.pending);
-    client.handle.shared.queued.fetch_add(batch.len(), Ordering::Relaxed);
-    // The outbox is unbounded in slots; its bound is the `queued` count,
-    // checked in `queue`. A send error means the client thread is gone and
-    // its Close event is on the way.
-    let _ = client.handle.outbox.send(Outgoing::Batch(batch));
-}
-
-fn queue(
-    client: &mut Client,
-    id: ClientId,
-    msg: Message,
+/// The parts of the [`Hub`] that queueing a unit touches, borrowed apart
+/// from the clients and the member and room sets being iterated.
+struct Queue<'a> {
+    /// Clients with units queued in this round.
+    dirty: &'a mut Vec<ClientId>,
+    /// Closes asked for.
+    closing: &'a mut Vec<CloseRequest>,
+    /// Counters for `/api/status`.
+    stats: &'a mut Stats,
+    /// `--outbox-size`.
     outbox_size: usize,
-    dirty: &mut Vec<ClientId>,
-    closing: &mut Vec<CloseRequest>,
-    stats: &mut Stats,
-) -> bool {
-    if client.doomed {
-        return false;
+}
+
+impl Queue<'_> {
+    /// Queues the encoded message for `client`; false when it was not
+    /// (closing, full, or no form for its kind).
+    fn push(&mut self, client: &mut Client, id: ClientId, encoded: &mut Encoded) -> bool {
+        if client.doomed {
+            return false;
+        }
+        let Some(unit) = encoded.for_kind(client.info.kind) else { return false };
+        let queued = self.push_unit(client, id, unit);
+        if queued && encoded.is_data() {
+            self.stats.messages_out += 1;
+        }
+        queued
     }
-    let queued = client.handle.shared.queued.load(Ordering::Relaxed) + client.pending.len();
-    if queued >= outbox_size {
-        warn!(
-            "client {id} ({}): outbox full ({queued} messages queued, limit {outbox_size}), closing with 1008",
-            client.info.peer
-        );
-        client.doomed = true;
-        client.handle.shared.abandon.store(true, Ordering::Relaxed);
-        client.pending.clear();
-        closing.push(CloseRequest { id, code: 1008, reason: "outbox full".into() });
-        return false;
+
+    /// The outbox rule: a client with `--outbox-size` messages waiting
+    /// (queued in this round, or still in its writer) is closed with 1008.
+    fn push_unit(&mut self, client: &mut Client, id: ClientId, unit: Bytes) -> bool {
+        if client.doomed {
+            return false;
+        }
+        let queued = client.writer.backlog() + client.pending.len();
+        if queued >= self.outbox_size {
+            warn!(
+                "client {id} ({}): outbox full ({queued} messages waiting, limit {}), closing with 1008",
+                client.info.peer, self.outbox_size
+            );
+            client.doomed = true;
+            client.abandoned = true;
+            client.pending.clear();
+            self.closing.push(CloseRequest { id, code: 1008, reason: "outbox full".into() });
+            return false;
+        }
+        if client.pending.is_empty() {
+            self.dirty.push(id);
+        }
+        client.pending.push(unit);
+        true
     }
-    if client.pending.is_empty() {
-        dirty.push(id);
-    }
-    // `/api/status` counts data messages; keepalive pings are not among them.
-    if msg.is_text() || msg.is_binary() {
-        stats.messages_out += 1;
-    }
-    client.pending.push(msg);
-    true
 }

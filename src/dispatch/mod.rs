@@ -1,25 +1,31 @@
 //! The dispatcher thread: owns the client registry and the apps, turns
-//! [`Event`]s from client threads into app hook calls, and hands each client
-//! its outgoing messages in batches.
+//! [`Event`]s from connection threads into app hook calls, and writes what
+//! the apps send: each round's frames for a client in one non-blocking send.
 
 pub mod clients;
 
 use std::any::Any;
+use std::cmp::Reverse;
+use std::collections::BinaryHeap;
 use std::panic::{catch_unwind, AssertUnwindSafe};
-use std::sync::atomic::Ordering;
+use std::sync::Arc;
 use std::time::{Duration, Instant};
 
-use crossbeam_channel::{never, select, tick, Receiver, Sender};
+use crossbeam_channel::{at, never, select, tick, Receiver, Sender};
 use log::{debug, error, info, warn};
 use serde_json::{json, Value};
 use tungstenite::Message;
 
 use crate::apps::{ApiRequest, ApiResponse, App, Ctx};
-pub use clients::{AppId, ClientHandle, ClientId, ClientInfo, ClientKind, Hub};
+use crate::wire::Writer;
+pub use clients::{AppId, ClientId, ClientInfo, ClientKind, Hub};
 
-/// How many events the dispatcher handles before it hands out the batches.
+/// How many events the dispatcher handles before it writes what they sent.
 /// Bounds the latency a long burst can add to the first message in it.
 const MAX_ROUND: usize = 4096;
+/// How long a client closed by the server has to answer the close frame
+/// (counted from when the frame went out) before its socket is shut down.
+pub const CLOSE_TIMEOUT: Duration = Duration::from_secs(2);
 
 /// What client threads, HTTP handlers and app helpers tell the dispatcher.
 ///
@@ -27,12 +33,15 @@ const MAX_ROUND: usize = 4096;
 /// where the answer goes.
 #[allow(missing_docs)]
 pub enum Event {
-    /// A client finished its handshake and joined `info.app`.
-    Open { id: ClientId, info: ClientInfo, handle: ClientHandle },
+    /// A client finished its handshake and joined `info.app`; `writer` is
+    /// where its bytes go.
+    Open { id: ClientId, info: ClientInfo, writer: Arc<Writer> },
     /// A client sent a text or binary message.
     Message { id: ClientId, message: Message },
-    /// A client is gone (closed, failed, or its thread ended).
-    Close { id: ClientId },
+    /// A client is gone (closed, failed, or its thread ended). With `ack`,
+    /// the dispatcher answers once it has let go of the client: everything
+    /// sent to it before has been handed to its writer.
+    Close { id: ClientId, ack: Option<Sender<()>> },
     /// A client's connection failed with an error before it went away.
     Error { id: ClientId, error: String },
     /// An HTTP request for an app's `/api` route.
@@ -45,46 +54,74 @@ pub enum Event {
     Shutdown,
 }
 
-/// What the dispatcher hands a client thread.
-#[derive(Debug)]
-pub enum Outgoing {
-    /// Messages to write, in order, then flush once.
-    Batch(Vec<Message>),
-    /// Close the connection with this code and reason.
-    Close(u16, String),
-}
-
 /// A registered app and its name (used in logs and `/api/status`).
 pub(crate) struct Slot {
+    /// The name of its registration.
     pub name: String,
+    /// The app.
     pub app: Box<dyn App>,
+}
+
+/// A client closed by the server, waiting for its peer's close reply.
+struct Closing {
+    /// When its socket is shut down if it is still open.
+    at: Instant,
+    /// Its writer.
+    writer: Arc<Writer>,
+}
+
+impl PartialEq for Closing {
+    fn eq(&self, other: &Self) -> bool {
+        self.at == other.at
+    }
+}
+impl Eq for Closing {}
+impl PartialOrd for Closing {
+    fn partial_cmp(&self, other: &Self) -> Option<std::cmp::Ordering> {
+        Some(self.cmp(other))
+    }
+}
+impl Ord for Closing {
+    fn cmp(&self, other: &Self) -> std::cmp::Ordering {
+        self.at.cmp(&other.at)
+    }
 }
 
 /// The dispatcher's state: the apps and the registry.
 pub(crate) struct Dispatcher {
+    /// The apps, by app id.
     apps: Vec<Slot>,
+    /// The client registry.
     hub: Hub,
+    /// `--ping-interval` (zero: no keepalive).
     ping_interval: Duration,
+    /// Clients closed by the server, earliest deadline first.
+    closing: BinaryHeap<Reverse<Closing>>,
 }
 
 impl Dispatcher {
+    /// `started` is the server's clock start, the one writers stamp `last_seen` with.
     pub(crate) fn new(
         apps: Vec<Slot>,
         outbox_size: usize,
         ping_interval: Duration,
         events: Sender<Event>,
+        started: Instant,
     ) -> Self {
-        let hub = Hub::new(apps.len(), outbox_size, events);
-        Dispatcher { apps, hub, ping_interval }
+        let hub = Hub::new(apps.len(), outbox_size, events, started);
+        Dispatcher { apps, hub, ping_interval, closing: BinaryHeap::new() }
     }
 
     /// Runs until [`Event::Shutdown`] or until every sender is gone.
-    pub(crate) fn run(mut self, events: Receiver<Event>) {
+    /// Returns the writers of the clients still closing, for the caller to
+    /// shut down once its grace period is over.
+    pub(crate) fn run(mut self, events: Receiver<Event>) -> Vec<Arc<Writer>> {
         for app in 0..self.apps.len() {
             self.call(app, None, "on_start", |a, ctx| a.on_start(ctx));
         }
         let ticker = if self.ping_interval.is_zero() { never() } else { tick(self.ping_interval) };
         loop {
+            let deadline = self.closing.peek().map_or_else(never, |c| at(c.0.at));
             select! {
                 recv(events) -> event => {
                     let Ok(event) = event else { break };
@@ -113,19 +150,36 @@ impl Dispatcher {
                     self.keepalive();
                     self.hub.flush();
                 }
+                recv(deadline) -> _ => self.expire_closes(),
             }
         }
         self.shutdown();
+        self.closing.drain().map(|c| c.0.writer).collect()
+    }
+
+    /// Shuts down the sockets of closed clients that did not answer in
+    /// time. A writer still sending (a slow reader) gets the time again
+    /// from now: the peer cannot answer a close frame it has not read.
+    fn expire_closes(&mut self) {
+        let now = Instant::now();
+        while self.closing.peek().is_some_and(|c| c.0.at <= now) {
+            let Some(Reverse(closing)) = self.closing.pop() else { break };
+            if closing.writer.is_drained() {
+                closing.writer.shutdown();
+            } else {
+                self.closing.push(Reverse(Closing { at: now + CLOSE_TIMEOUT, writer: closing.writer }));
+            }
+        }
     }
 
     /// Handles one event; false means stop.
     fn handle(&mut self, event: Event) -> bool {
         match event {
-            Event::Open { id, info, handle } => {
+            Event::Open { id, info, writer } => {
                 let app = info.app;
                 let param = if info.param.is_empty() { String::new() } else { format!(" {}", info.param) };
                 info!("client {id} ({}) opened: {}{param}", info.peer, self.apps[app].name);
-                self.hub.add(id, info, handle);
+                self.hub.add(id, info, writer);
                 self.call(app, Some(id), "on_open", |a, ctx| a.on_open(ctx, id));
             }
             Event::Message { id, message } => {
@@ -133,10 +187,13 @@ impl Dispatcher {
                 self.hub.stats.messages_in += 1;
                 self.call(app, Some(id), "on_message", |a, ctx| a.on_message(ctx, id, message));
             }
-            Event::Close { id } => {
-                if let Some(info) = self.hub.remove(id, None) {
+            Event::Close { id, ack } => {
+                if let Some((info, _)) = self.hub.remove(id, None) {
                     info!("client {id} ({}) closed: {}", info.peer, self.apps[info.app].name);
                     self.call(info.app, None, "on_close", |a, ctx| a.on_close(ctx, id));
+                }
+                if let Some(ack) = ack {
+                    let _ = ack.send(());
                 }
             }
             Event::Error { id, error } => {
@@ -193,10 +250,10 @@ impl Dispatcher {
     /// and tells their apps (which may ask for more closes).
     fn process_closes(&mut self) {
         while let Some(req) = self.hub.closing.pop() {
-            let Some(info) = self.hub.remove(req.id, Some(Outgoing::Close(req.code, req.reason.clone())))
-            else {
+            let Some((info, writer)) = self.hub.remove(req.id, Some((req.code, &req.reason))) else {
                 continue;
             };
+            self.closing.push(Reverse(Closing { at: Instant::now() + CLOSE_TIMEOUT, writer }));
             info!("client {} ({}) closed by the server: {} {}", req.id, info.peer, req.code, req.reason);
             let id = req.id;
             let slot = &mut self.apps[info.app];
@@ -212,15 +269,15 @@ impl Dispatcher {
         let now = self.hub.now_ms();
         let limit = 2 * self.ping_interval.as_millis() as u64;
         for id in self.hub.ids() {
-            let Some(handle) = self.hub.handle(id) else { continue };
-            let silent = now.saturating_sub(handle.shared.last_seen_ms.load(Ordering::Relaxed));
+            let Some(writer) = self.hub.writer(id) else { continue };
+            let silent = now.saturating_sub(writer.last_seen_ms());
             let kind = self.hub.info(id).map(|i| i.kind);
             if silent > limit {
                 let peer = self.hub.info(id).map(|i| i.peer.to_string()).unwrap_or_default();
                 warn!("client {id} ({peer}): silent for {silent} ms, closing it (keepalive)");
                 self.hub.close(id, 1001, "keepalive timeout");
             } else if kind == Some(ClientKind::WebSocket) {
-                self.hub.send(id, Message::Ping(Default::default()));
+                self.hub.ping(id);
             }
         }
         self.process_closes();

@@ -8,7 +8,7 @@ use serde_json::json;
 use super::{Request, Response};
 use crate::apps::ApiRequest;
 use crate::dispatch::Event;
-use crate::server::Shared;
+use crate::state::Shared;
 
 /// How long an HTTP handler waits for the dispatcher's answer.
 const DISPATCH_TIMEOUT: Duration = Duration::from_secs(5);

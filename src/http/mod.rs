@@ -1,19 +1,10 @@
-//! HTTP/1.x: the request head (parsed with httparse), responses, and the
-//! handler for every request that is not a WebSocket upgrade.
+//! HTTP/1.x as wslab speaks it: the parsed request head, responses, the
+//! `www/` file responder and `/api`. The bytes come and go in `conn/`.
 
 pub mod api;
 pub mod files;
 
-use std::io::{self, Read, Write};
-use std::time::{Duration, Instant};
-
-use crate::conn::Stream;
-use crate::server::Shared;
-
-/// Largest request head accepted; a longer one gets 431 (spec §4).
-pub const MAX_HEAD: usize = 8 * 1024;
-/// Most headers accepted in one request head; more get 431.
-const MAX_HEADERS: usize = 64;
+use std::io::{self, Write};
 
 /// A parsed request head.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -58,55 +49,29 @@ impl Request {
     pub fn is_upgrade(&self) -> bool {
         self.header_has("Upgrade", "websocket")
     }
-}
 
-/// What the first bytes of a connection say it is (spec §1).
-#[derive(Debug, Clone, PartialEq, Eq)]
-pub enum Peer {
-    /// Not enough bytes yet to tell.
-    NeedMore,
-    /// A complete HTTP request head.
-    Http(Request),
-    /// A backend script on a plain socket: `{` or the legacy `php process`.
-    Backend,
-    /// Not HTTP and not a backend: answer 400.
-    Invalid,
-    /// A request head over [`MAX_HEAD`] or with too many headers: answer 431.
-    TooLarge,
-}
-
-/// The legacy greeting of phpWebSocketServer's PHP client.
-pub const PHP_GREETING: &[u8] = b"php process";
-
-/// Classifies a connection by the bytes read so far. Never panics, whatever the bytes.
-pub fn classify(buf: &[u8]) -> Peer {
-    let Some(&first) = buf.first() else { return Peer::NeedMore };
-    if first == b'{' || buf.starts_with(PHP_GREETING) {
-        return Peer::Backend;
-    }
-    if PHP_GREETING.starts_with(buf) {
-        return Peer::NeedMore;
-    }
-    parse_head(buf)
-}
-
-fn parse_head(buf: &[u8]) -> Peer {
-    // On the heap, not the stack: the 2 KiB would stay resident on every
-    // connection thread's stack for as long as its client stays connected.
-    let mut headers = vec![httparse::EMPTY_HEADER; MAX_HEADERS];
-    let mut req = httparse::Request::new(&mut headers);
-    match req.parse(buf) {
-        Ok(httparse::Status::Complete(head_len)) if head_len <= MAX_HEAD => Peer::Http(Request {
-            method: req.method.unwrap_or_default().to_string(),
-            target: req.path.unwrap_or_default().to_string(),
-            headers: req.headers.iter().map(|h| (h.name.to_string(), h.value.to_vec())).collect(),
-            head_len,
-        }),
-        Ok(httparse::Status::Complete(_)) => Peer::TooLarge,
-        Ok(httparse::Status::Partial) if buf.len() > MAX_HEAD => Peer::TooLarge,
-        Ok(httparse::Status::Partial) => Peer::NeedMore,
-        Err(httparse::Error::TooManyHeaders) => Peer::TooLarge,
-        Err(_) => Peer::Invalid,
+    /// The body length the head declares: `Ok(None)` without a
+    /// `Content-Length`, `Err(())` for a malformed one (not a plain decimal
+    /// number, or several that differ; RFC 9110 §8.6).
+    #[allow(clippy::result_unit_err)]
+    pub fn content_length(&self) -> Result<Option<usize>, ()> {
+        let mut length = None;
+        let values = self.headers.iter().filter(|(n, _)| n.eq_ignore_ascii_case("Content-Length"));
+        for (_, value) in values {
+            let text = std::str::from_utf8(value).map_err(|_| ())?;
+            for part in text.split(',') {
+                let part = part.trim_matches([' ', '\t']);
+                if part.is_empty() || !part.bytes().all(|b| b.is_ascii_digit()) {
+                    return Err(());
+                }
+                let n: usize = part.parse().map_err(|_| ())?;
+                if length.is_some_and(|l| l != n) {
+                    return Err(());
+                }
+                length = Some(n);
+            }
+        }
+        Ok(length)
     }
 }
 
@@ -122,6 +87,12 @@ pub struct Response {
 }
 
 impl Response {
+    /// `503` for a client past a limit (connections, a script app that is
+    /// down), sent before any `101`.
+    pub fn busy(message: &str) -> Self {
+        Response::text(503, message)
+    }
+
     /// A short plain-text response, for errors.
     pub fn text(status: u16, body: &str) -> Self {
         Response {
@@ -184,88 +155,36 @@ pub fn reason(status: u16) -> &'static str {
 /// Largest request body accepted (`POST /api/relay`).
 pub const MAX_BODY: usize = 64 * 1024;
 
-/// Answers one plain HTTP request and closes the connection.
-///
-/// `buf` holds everything read so far: the head, and maybe part of the body.
-pub(crate) fn handle(mut stream: Stream, buf: Vec<u8>, req: Request, server: &Shared) -> io::Result<()> {
-    let head_only = req.method == "HEAD";
-    let response = if req.path().starts_with("/api/") {
-        match read_body(&mut stream, &buf[req.head_len..], &req, server.config.handshake_timeout) {
-            Ok(body) => api::handle(&req, body, server),
-            Err(response) => response,
-        }
-    } else {
-        files::handle(&req, &server.config.www)
-    };
-    log::debug!("{} {} -> {}", req.method, req.target, response.status);
-    response.write_to(&mut stream, head_only)?;
-    stream.finish();
-    Ok(())
-}
-
-/// Reads the request body: `Content-Length` bytes, at most [`MAX_BODY`].
-/// Requests without a body (GET, HEAD, no length) get an empty one.
-fn read_body(
-    stream: &mut Stream,
-    already: &[u8],
-    req: &Request,
-    timeout: Duration,
-) -> Result<Vec<u8>, Response> {
-    let length = match req.header("Content-Length") {
-        None if req.method == "POST" || req.method == "PUT" => {
-            return Err(Response::json(
-                411,
-                &serde_json::json!({"ok": false, "error": "Content-Length required"}),
-            ))
-        }
-        None => return Ok(Vec::new()),
-        Some(v) => v.parse::<usize>().map_err(|_| {
-            Response::json(400, &serde_json::json!({"ok": false, "error": "bad Content-Length"}))
-        })?,
-    };
-    if length > MAX_BODY {
-        return Err(Response::json(
-            413,
-            &serde_json::json!({"ok": false, "error": format!("body over {MAX_BODY} bytes")}),
-        ));
-    }
-    let mut body = already[..already.len().min(length)].to_vec();
-    let deadline = Instant::now() + timeout;
-    let mut chunk = [0u8; 8192];
-    while body.len() < length {
-        let left = deadline.saturating_duration_since(Instant::now());
-        if left.is_zero() || stream.tcp().set_read_timeout(Some(left)).is_err() {
-            return Err(Response::text(400, "request body timed out"));
-        }
-        match stream.read(&mut chunk) {
-            Ok(0) | Err(_) => return Err(Response::text(400, "request body incomplete")),
-            Ok(n) => body.extend_from_slice(&chunk[..n.min(length - body.len())]),
-        }
-    }
-    Ok(body)
-}
-
 #[cfg(test)]
 mod tests {
     use super::*;
 
+    fn with_lengths(values: &[&str]) -> Request {
+        Request {
+            method: "POST".into(),
+            target: "/".into(),
+            headers: values.iter().map(|v| ("Content-Length".to_string(), v.as_bytes().to_vec())).collect(),
+            head_len: 0,
+        }
+    }
+
     #[test]
-    fn classifies_first_bytes() {
-        assert_eq!(classify(b""), Peer::NeedMore);
-        assert_eq!(classify(b"{\"opcode\""), Peer::Backend);
-        assert_eq!(classify(b"php"), Peer::NeedMore);
-        assert_eq!(classify(b"php process\n\n"), Peer::Backend);
-        assert_eq!(classify(b"GET / HTTP/1.1\r\n"), Peer::NeedMore);
-        assert_eq!(classify(b"\x00\x01garbage\r\n\r\n"), Peer::Invalid);
-        let Peer::Http(req) = classify(b"GET /a?b HTTP/1.1\r\nHost: x\r\nUpgrade: WebSocket\r\n\r\nrest")
-        else {
-            panic!("not http")
-        };
-        assert_eq!(req.path(), "/a");
-        assert!(req.is_upgrade());
-        assert_eq!(req.head_len, 50);
-        let mut big = b"GET / HTTP/1.1\r\nX: ".to_vec();
-        big.resize(9000, b'a');
-        assert_eq!(classify(&big), Peer::TooLarge);
+    fn content_length_must_be_one_plain_number() {
+        assert_eq!(with_lengths(&[]).content_length(), Ok(None));
+        assert_eq!(with_lengths(&["12"]).content_length(), Ok(Some(12)));
+        assert_eq!(with_lengths(&["12", "12"]).content_length(), Ok(Some(12)));
+        assert_eq!(with_lengths(&["12, 12"]).content_length(), Ok(Some(12)));
+        for bad in [
+            &["12", "13"][..],
+            &["+12"],
+            &["-1"],
+            &["1e3"],
+            &["0x10"],
+            &[""],
+            &["12 13"],
+            &["99999999999999999999999"],
+        ] {
+            assert_eq!(with_lengths(bad).content_length(), Err(()), "{bad:?}");
+        }
     }
 }

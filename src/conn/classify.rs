@@ -1,0 +1,83 @@
+//! The first bytes of a connection: what kind of peer it is (spec §1).
+
+use crate::http::Request;
+
+/// Largest request head accepted; a longer one gets 431 (spec §4).
+pub const MAX_HEAD: usize = 8 * 1024;
+/// Most headers accepted in one request head; more get 431.
+const MAX_HEADERS: usize = 64;
+
+/// What the first bytes of a connection say it is (spec §1).
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum Peer {
+    /// Not enough bytes yet to tell.
+    NeedMore,
+    /// A complete HTTP request head.
+    Http(Request),
+    /// A backend script on a plain socket: `{` or the legacy `php process`.
+    Backend,
+    /// Not HTTP and not a backend: answer 400.
+    Invalid,
+    /// A request head over [`MAX_HEAD`] or with too many headers: answer 431.
+    TooLarge,
+}
+
+/// The legacy greeting of phpWebSocketServer's PHP client.
+pub const PHP_GREETING: &[u8] = b"php process";
+
+/// Classifies a connection by the bytes read so far. Never panics, whatever the bytes.
+pub fn classify(buf: &[u8]) -> Peer {
+    let Some(&first) = buf.first() else { return Peer::NeedMore };
+    if first == b'{' || buf.starts_with(PHP_GREETING) {
+        return Peer::Backend;
+    }
+    if PHP_GREETING.starts_with(buf) {
+        return Peer::NeedMore;
+    }
+    parse_head(buf)
+}
+
+fn parse_head(buf: &[u8]) -> Peer {
+    // On the heap, not the stack: the 2 KiB would stay resident on every
+    // connection thread's stack for as long as its client stays connected.
+    let mut headers = vec![httparse::EMPTY_HEADER; MAX_HEADERS];
+    let mut req = httparse::Request::new(&mut headers);
+    match req.parse(buf) {
+        Ok(httparse::Status::Complete(head_len)) if head_len <= MAX_HEAD => Peer::Http(Request {
+            method: req.method.unwrap_or_default().to_string(),
+            target: req.path.unwrap_or_default().to_string(),
+            headers: req.headers.iter().map(|h| (h.name.to_string(), h.value.to_vec())).collect(),
+            head_len,
+        }),
+        Ok(httparse::Status::Complete(_)) => Peer::TooLarge,
+        Ok(httparse::Status::Partial) if buf.len() > MAX_HEAD => Peer::TooLarge,
+        Ok(httparse::Status::Partial) => Peer::NeedMore,
+        Err(httparse::Error::TooManyHeaders) => Peer::TooLarge,
+        Err(_) => Peer::Invalid,
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn classifies_first_bytes() {
+        assert_eq!(classify(b""), Peer::NeedMore);
+        assert_eq!(classify(b"{\"opcode\""), Peer::Backend);
+        assert_eq!(classify(b"php"), Peer::NeedMore);
+        assert_eq!(classify(b"php process\n\n"), Peer::Backend);
+        assert_eq!(classify(b"GET / HTTP/1.1\r\n"), Peer::NeedMore);
+        assert_eq!(classify(b"\x00\x01garbage\r\n\r\n"), Peer::Invalid);
+        let Peer::Http(req) = classify(b"GET /a?b HTTP/1.1\r\nHost: x\r\nUpgrade: WebSocket\r\n\r\nrest")
+        else {
+            panic!("not http")
+        };
+        assert_eq!(req.path(), "/a");
+        assert!(req.is_upgrade());
+        assert_eq!(req.head_len, 50);
+        let mut big = b"GET / HTTP/1.1\r\nX: ".to_vec();
+        big.resize(9000, b'a');
+        assert_eq!(classify(&big), Peer::TooLarge);
+    }
+}

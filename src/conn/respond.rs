@@ -1,0 +1,77 @@
+//! Answers one plain HTTP request (files, `/api`) and closes: one request
+//! per connection, `Connection: close`.
+
+use std::io::{self, Read};
+use std::time::{Duration, Instant};
+
+use super::stream::Stream;
+use crate::http::{api, files, Request, Response, MAX_BODY};
+use crate::state::Shared;
+
+/// Answers one plain HTTP request and closes the connection.
+///
+/// `buf` holds everything read so far: the head, and maybe part of the body.
+pub(crate) fn respond(mut stream: Stream, buf: Vec<u8>, req: Request, server: &Shared) -> io::Result<()> {
+    let head_only = req.method == "HEAD";
+    let api = req.path().starts_with("/api/");
+    let response = match req.content_length() {
+        // A malformed length leaves the end of the request unknown: answer and close.
+        Err(()) if api => {
+            Response::json(400, &serde_json::json!({"ok": false, "error": "bad Content-Length"}))
+        }
+        Err(()) => Response::text(400, "bad request: malformed Content-Length"),
+        Ok(length) if api => {
+            let timeout = server.config.handshake_timeout;
+            match read_body(&mut stream, &buf[req.head_len..], &req, length, timeout) {
+                Ok(body) => api::handle(&req, body, server),
+                Err(response) => response,
+            }
+        }
+        Ok(_) => files::handle(&req, &server.config.www),
+    };
+    log::debug!("{} {} -> {}", req.method, req.target, response.status);
+    response.write_to(&mut stream, head_only)?;
+    stream.finish();
+    Ok(())
+}
+
+/// Reads the request body: `Content-Length` bytes, at most [`MAX_BODY`].
+/// Requests without a body (GET, HEAD, no length) get an empty one.
+fn read_body(
+    stream: &mut Stream,
+    already: &[u8],
+    req: &Request,
+    length: Option<usize>,
+    timeout: Duration,
+) -> Result<Vec<u8>, Response> {
+    let length = match length {
+        None if req.method == "POST" || req.method == "PUT" => {
+            return Err(Response::json(
+                411,
+                &serde_json::json!({"ok": false, "error": "Content-Length required"}),
+            ))
+        }
+        None => return Ok(Vec::new()),
+        Some(n) => n,
+    };
+    if length > MAX_BODY {
+        return Err(Response::json(
+            413,
+            &serde_json::json!({"ok": false, "error": format!("body over {MAX_BODY} bytes")}),
+        ));
+    }
+    let mut body = already[..already.len().min(length)].to_vec();
+    let deadline = Instant::now() + timeout;
+    let mut chunk = [0u8; 8192];
+    while body.len() < length {
+        let left = deadline.saturating_duration_since(Instant::now());
+        if left.is_zero() || stream.tcp().set_read_timeout(Some(left)).is_err() {
+            return Err(Response::text(400, "request body timed out"));
+        }
+        match stream.read(&mut chunk) {
+            Ok(0) | Err(_) => return Err(Response::text(400, "request body incomplete")),
+            Ok(n) => body.extend_from_slice(&chunk[..n.min(length - body.len())]),
+        }
+    }
+    Ok(body)
+}

@@ -1,0 +1,169 @@
+//! The checks on a WebSocket upgrade request, as a pure function of the
+//! parsed head: the route and the 101 to send, or the refusal to answer
+//! before any 101.
+
+use tungstenite::handshake::derive_accept_key;
+
+use crate::apps::{Route, Routes};
+use crate::http::{Request, Response};
+
+/// An upgrade that passed every check.
+#[derive(Debug, PartialEq, Eq)]
+pub struct Accepted {
+    /// Where the client goes.
+    pub route: Route,
+    /// The 101 response, head only.
+    pub response: String,
+}
+
+/// An upgrade refused before any 101.
+#[derive(Debug)]
+pub struct Refusal {
+    /// What to answer.
+    pub response: Response,
+    /// Why, for the log (`None`: not worth a line).
+    pub log: Option<String>,
+}
+
+fn refuse(status: u16, message: &str) -> Refusal {
+    Refusal { response: Response::text(status, message), log: None }
+}
+
+/// Checks an upgrade request (spec §1, §4): a WebSocket app on the path,
+/// GET, an allowed origin, `Connection: Upgrade`, version 13 and a key.
+///
+/// With `allow_origins` set, a request without an `Origin` header is
+/// accepted: browsers always send one, so its absence means a script (curl,
+/// Python, PHP), which an origin check cannot and need not stop.
+pub fn check(req: &Request, routes: &Routes, allow_origins: &[String]) -> Result<Accepted, Refusal> {
+    let path = req.path();
+    let Some(route) = routes.websocket(path) else {
+        return Err(Refusal {
+            response: Response::text(404, &format!("no WebSocket app on {path}")),
+            log: Some(format!("WebSocket upgrade on {path}: no app there, 404")),
+        });
+    };
+    if req.method != "GET" {
+        return Err(refuse(400, "a WebSocket upgrade must be a GET"));
+    }
+    if !allow_origins.is_empty() {
+        if let Some(origin) = req.header("Origin") {
+            if !allow_origins.iter().any(|o| o == origin) {
+                return Err(Refusal {
+                    response: Response::text(403, "origin not allowed"),
+                    log: Some(format!(
+                        "WebSocket upgrade from origin {origin:?} refused (not in --allow-origin), 403"
+                    )),
+                });
+            }
+        }
+    }
+    if !req.header_has("Connection", "upgrade") {
+        return Err(refuse(400, "missing Connection: Upgrade"));
+    }
+    if req.header("Sec-WebSocket-Version") != Some("13") {
+        let response =
+            Response::text(426, "WebSocket version 13 required").with("Sec-WebSocket-Version", "13");
+        return Err(Refusal { response, log: None });
+    }
+    let Some(key) = req.header("Sec-WebSocket-Key").filter(|k| !k.is_empty()) else {
+        return Err(refuse(400, "missing Sec-WebSocket-Key"));
+    };
+    let mut response = format!(
+        "HTTP/1.1 101 Switching Protocols\r\nUpgrade: websocket\r\nConnection: Upgrade\r\nSec-WebSocket-Accept: {}\r\n",
+        derive_accept_key(key.as_bytes())
+    );
+    // A page that asks for subprotocols gets the first one back, so that
+    // student code passing one still connects (browsers fail the connection
+    // when the server picks none).
+    if let Some(first) = req.header("Sec-WebSocket-Protocol").and_then(|p| p.split(',').next()) {
+        response.push_str(&format!("Sec-WebSocket-Protocol: {}\r\n", first.trim()));
+    }
+    response.push_str("\r\n");
+    Ok(Accepted { route, response })
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::conn::classify::{classify, Peer};
+
+    fn routes() -> Routes {
+        let mut routes = Routes::default();
+        routes.exact("/ws/echo", 0, "");
+        routes
+    }
+
+    fn head(text: &str) -> Request {
+        match classify(text.as_bytes()) {
+            Peer::Http(req) => req,
+            other => panic!("not a head: {other:?}"),
+        }
+    }
+
+    const KEY: &str = "dGhlIHNhbXBsZSBub25jZQ==";
+
+    fn upgrade(path: &str, extra: &str) -> Request {
+        head(&format!(
+            "GET {path} HTTP/1.1\r\nHost: x\r\nUpgrade: websocket\r\nConnection: keep-alive, Upgrade\r\n\
+             Sec-WebSocket-Version: 13\r\nSec-WebSocket-Key: {KEY}\r\n{extra}\r\n"
+        ))
+    }
+
+    fn status(result: Result<Accepted, Refusal>) -> u16 {
+        match result {
+            Ok(_) => 101,
+            Err(r) => r.response.status,
+        }
+    }
+
+    #[test]
+    fn a_good_upgrade_gets_the_accept_key_of_rfc_6455() {
+        let accepted = check(&upgrade("/ws/echo", ""), &routes(), &[]).unwrap();
+        assert_eq!(accepted.route, Route { app: 0, param: String::new() });
+        assert!(accepted.response.contains("Sec-WebSocket-Accept: s3pPLMBiTxaQ9kYGzzhZRbK+xOo=\r\n"));
+        assert!(accepted.response.ends_with("\r\n\r\n"));
+    }
+
+    #[test]
+    fn the_first_subprotocol_offered_is_chosen() {
+        let req = upgrade("/ws/echo", "Sec-WebSocket-Protocol: chat, superchat\r\n");
+        let accepted = check(&req, &routes(), &[]).unwrap();
+        assert!(accepted.response.contains("Sec-WebSocket-Protocol: chat\r\n"));
+    }
+
+    #[test]
+    fn refusals_come_before_any_101() {
+        assert_eq!(status(check(&upgrade("/nowhere", ""), &routes(), &[])), 404);
+        let post = head(&format!(
+            "POST /ws/echo HTTP/1.1\r\nUpgrade: websocket\r\nConnection: Upgrade\r\n\
+             Sec-WebSocket-Version: 13\r\nSec-WebSocket-Key: {KEY}\r\n\r\n"
+        ));
+        assert_eq!(status(check(&post, &routes(), &[])), 400);
+        let old = head(&format!(
+            "GET /ws/echo HTTP/1.1\r\nUpgrade: websocket\r\nConnection: Upgrade\r\n\
+             Sec-WebSocket-Version: 8\r\nSec-WebSocket-Key: {KEY}\r\n\r\n"
+        ));
+        let refusal = check(&old, &routes(), &[]).unwrap_err();
+        assert_eq!(refusal.response.status, 426);
+        assert!(refusal.response.headers.iter().any(|(n, v)| *n == "Sec-WebSocket-Version" && v == "13"));
+        let keyless = head("GET /ws/echo HTTP/1.1\r\nUpgrade: websocket\r\nConnection: Upgrade\r\nSec-WebSocket-Version: 13\r\n\r\n");
+        assert_eq!(status(check(&keyless, &routes(), &[])), 400);
+        let no_connection = head(&format!(
+            "GET /ws/echo HTTP/1.1\r\nUpgrade: websocket\r\nSec-WebSocket-Version: 13\r\nSec-WebSocket-Key: {KEY}\r\n\r\n"
+        ));
+        assert_eq!(status(check(&no_connection, &routes(), &[])), 400);
+    }
+
+    #[test]
+    fn allowed_origins_pass_others_get_403_and_scripts_without_origin_pass() {
+        let allowed = vec!["http://lab:8123".to_string()];
+        let good = upgrade("/ws/echo", "Origin: http://lab:8123\r\n");
+        let bad = upgrade("/ws/echo", "Origin: http://evil.example\r\n");
+        let script = upgrade("/ws/echo", "");
+        assert_eq!(status(check(&good, &routes(), &allowed)), 101);
+        assert_eq!(status(check(&bad, &routes(), &allowed)), 403);
+        assert_eq!(status(check(&script, &routes(), &allowed)), 101);
+        assert_eq!(status(check(&bad, &routes(), &[])), 101, "no list: every origin");
+    }
+}

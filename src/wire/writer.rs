@@ -1,0 +1,629 @@
+//! One connection's writer: everything that goes to a peer passes here.
+//!
+//! The dispatcher hands it whole frames (or JSON lines) and it sends them
+//! at once with a non-blocking `send`; the connection's own thread reads
+//! from the same socket in blocking mode and writes its pongs and close
+//! replies through the same writer. A small mutex around the pending bytes
+//! and the send keeps frames whole and in order: each call hands over whole
+//! units, and a unit is never split by another one.
+//!
+//! What the socket does not take waits in the pending buffer, and a
+//! [`Flushers`] thread writes it with a blocking send (bounded by the
+//! socket's send timeout) until the buffer is empty. The dispatcher never
+//! waits for a socket; it counts [`Writer::backlog`] against
+//! `--outbox-size`.
+//!
+//! With TLS, the session lives here too: plaintext is encrypted under the
+//! lock in the order it was handed over, and the reading thread takes the
+//! lock only to decrypt what it read without it.
+
+use std::collections::VecDeque;
+#[cfg(feature = "tls")]
+use std::io::Read;
+use std::io::{self, IoSlice, Write};
+use std::net::{Shutdown, TcpStream};
+use std::sync::atomic::{AtomicU64, AtomicUsize, Ordering};
+use std::sync::{Arc, Condvar, Mutex, MutexGuard};
+use std::time::{Duration, Instant};
+
+use log::debug;
+use socket2::SockRef;
+use tungstenite::Bytes;
+
+use super::flusher::Flushers;
+use crate::tls::TlsSession;
+
+/// Flags of the dispatcher's sends: never block, and never raise SIGPIPE
+/// for a peer that is gone (the error says so).
+const SEND_FLAGS: libc::c_int = libc::MSG_DONTWAIT | libc::MSG_NOSIGNAL;
+/// Most units one send call takes (well under the kernel's `IOV_MAX`).
+const MAX_SLICES: usize = 64;
+
+/// A connection's writer, shared by its thread, the dispatcher and a flusher.
+#[derive(Debug)]
+pub struct Writer {
+    /// The socket. Its own thread reads it; every write goes through `state`.
+    socket: TcpStream,
+    /// When the peer last sent anything, in ms since `epoch` (keepalive).
+    last_seen_ms: AtomicU64,
+    /// The server's clock start, for `last_seen_ms`.
+    epoch: Instant,
+    /// Units queued and not yet wholly sent; read without the lock by the
+    /// dispatcher's outbox rule.
+    backlog: AtomicUsize,
+    /// The pending bytes and the send.
+    state: Mutex<State>,
+    /// Signalled when the pending buffer empties or the writer breaks.
+    drained: Condvar,
+    /// Who writes what the socket did not take at once.
+    flushers: Arc<Flushers>,
+}
+
+/// What the writer's lock guards.
+#[derive(Debug, Default)]
+struct State {
+    /// The TLS session, when the connection speaks TLS.
+    tls: Option<Box<TlsSession>>,
+    /// Whole write units (wire bytes: ciphertext with TLS), oldest first.
+    pending: VecDeque<Bytes>,
+    /// Bytes of the front unit already sent.
+    sent: usize,
+    /// Until [`Writer::uncork`] everything waits (the 101 goes first).
+    corked: bool,
+    /// A flusher thread owns the sending; others only append.
+    flushing: bool,
+    /// Units at the front that a flusher is sending right now (kept by a discarding close).
+    in_flight: usize,
+    /// The last unit (a close frame, or a backend's last line) is queued:
+    /// later writes are swallowed.
+    closed: bool,
+    /// Shut the write side down once drained (backend sockets: FIN after the last line).
+    fin: bool,
+    /// The socket failed or was shut down: nothing more is sent.
+    broken: bool,
+}
+
+impl State {
+    /// Nothing (more) to send.
+    fn idle(&self) -> bool {
+        self.pending.is_empty() || self.broken
+    }
+
+    /// Nothing to send and no flusher sending.
+    fn done(&self) -> bool {
+        self.idle() && !self.flushing
+    }
+}
+
+/// What the reading side got from [`Writer::read_plain`].
+#[derive(Debug)]
+pub enum Plain {
+    /// This many plaintext bytes.
+    Bytes(usize),
+    /// None decrypted yet: read more ciphertext.
+    Need,
+    /// The peer ended the TLS session.
+    End,
+}
+
+impl Writer {
+    /// A writer for `socket`. With `first`, the writer starts corked with
+    /// those bytes queued (the 101), so that nothing the dispatcher sends
+    /// can overtake them; [`Writer::uncork`] lets them go.
+    pub fn new(
+        socket: TcpStream,
+        tls: Option<Box<TlsSession>>,
+        first: Option<&[u8]>,
+        flushers: Arc<Flushers>,
+        epoch: Instant,
+    ) -> Arc<Writer> {
+        let writer = Arc::new(Writer {
+            socket,
+            last_seen_ms: AtomicU64::new(epoch.elapsed().as_millis() as u64),
+            epoch,
+            backlog: AtomicUsize::new(0),
+            state: Mutex::new(State { tls, corked: first.is_some(), ..State::default() }),
+            drained: Condvar::new(),
+            flushers,
+        });
+        if let Some(first) = first {
+            let mut state = writer.lock();
+            let unit = encrypt(&mut state, first);
+            state.pending.push_back(unit);
+            writer.backlog.store(1, Ordering::Relaxed);
+        }
+        writer
+    }
+
+    /// The socket, for the connection thread's reads (`&TcpStream` is `Read`).
+    pub fn socket(&self) -> &TcpStream {
+        &self.socket
+    }
+
+    /// Whether the connection speaks TLS.
+    pub fn is_tls(&self) -> bool {
+        self.lock().tls.is_some()
+    }
+
+    /// Units queued and not yet sent: what the outbox rule counts.
+    pub fn backlog(&self) -> usize {
+        self.backlog.load(Ordering::Relaxed)
+    }
+
+    /// Notes that the peer sent something now.
+    pub fn touch(&self) {
+        self.last_seen_ms.store(self.epoch.elapsed().as_millis() as u64, Ordering::Relaxed);
+    }
+
+    /// When the peer last sent anything, in ms since the server started.
+    pub fn last_seen_ms(&self) -> u64 {
+        self.last_seen_ms.load(Ordering::Relaxed)
+    }
+
+    /// Lets the corked bytes (and whatever came after them) go.
+    pub fn uncork(self: &Arc<Self>) {
+        let mut state = self.lock();
+        state.corked = false;
+        self.push_on(state);
+    }
+
+    /// Queues `units` (whole frames or lines, plaintext) in order and sends
+    /// what the socket takes now, without blocking. `units` is left empty.
+    /// After a close, or once the socket failed, they are dropped.
+    pub fn send(self: &Arc<Self>, units: &mut Vec<Bytes>) {
+        let mut state = self.lock();
+        if state.closed || state.broken {
+            units.clear();
+            return;
+        }
+        for unit in units.drain(..) {
+            let unit = if state.tls.is_some() { encrypt(&mut state, &unit) } else { unit };
+            state.pending.push_back(unit);
+        }
+        self.push_on(state);
+    }
+
+    /// Queues one unit; see [`Writer::send`].
+    pub fn send_one(self: &Arc<Self>, unit: Bytes) {
+        let mut units = vec![unit];
+        self.send(&mut units);
+    }
+
+    /// Queues the last unit (`last`: a close frame, an error line) after
+    /// what is pending, and accepts nothing after it. With `discard`, the
+    /// pending units are dropped first, except one partly sent or in a
+    /// flusher's hands (a frame is never cut). With `fin`, TLS close_notify
+    /// follows, and the write side is shut down once everything went out.
+    pub fn close(self: &Arc<Self>, last: Option<Bytes>, discard: bool, fin: bool) {
+        let mut state = self.lock();
+        if state.closed || state.broken {
+            return;
+        }
+        if discard {
+            let keep = state.in_flight.max(usize::from(state.sent > 0)).min(state.pending.len());
+            state.pending.truncate(keep);
+        }
+        if let Some(last) = last {
+            let unit = if state.tls.is_some() { encrypt(&mut state, &last) } else { last };
+            state.pending.push_back(unit);
+        }
+        if fin {
+            close_notify(&mut state);
+        }
+        state.closed = true;
+        state.fin = fin;
+        self.push_on(state);
+    }
+
+    /// Shuts the socket down both ways and drops what is pending: the
+    /// connection's thread wakes from its `read`, a flusher from its send.
+    pub fn shutdown(&self) {
+        let mut state = self.lock();
+        self.break_off(&mut state);
+    }
+
+    /// Whether everything queued went out (or can no longer go out).
+    pub fn is_drained(&self) -> bool {
+        self.lock().done()
+    }
+
+    /// Waits until everything queued went out, for at most `timeout`.
+    /// True when it did.
+    pub fn wait_drained(&self, timeout: Duration) -> bool {
+        let deadline = Instant::now() + timeout;
+        let mut state = self.lock();
+        while !state.done() {
+            let left = deadline.saturating_duration_since(Instant::now());
+            if left.is_zero() {
+                return false;
+            }
+            state = self.drained.wait_timeout(state, left).unwrap_or_else(|e| e.into_inner()).0;
+        }
+        true
+    }
+
+    /// TLS only: takes plaintext that the session has decrypted.
+    pub fn read_plain(&self, out: &mut [u8]) -> io::Result<Plain> {
+        let mut state = self.lock();
+        let Some(tls) = state.tls.as_deref_mut() else { return Ok(Plain::End) };
+        read_plain(tls, out)
+    }
+
+    /// TLS only: hands the session ciphertext the connection thread read
+    /// (without the lock), and queues what the session answers (alerts,
+    /// key updates) behind what is pending.
+    ///
+    /// # Errors
+    ///
+    /// The peer broke TLS; the connection cannot go on.
+    pub fn feed_tls(self: &Arc<Self>, raw: &[u8]) -> io::Result<()> {
+        let mut state = self.lock();
+        let result = feed(&mut state, raw);
+        if state.pending.back().is_some() || result.is_err() {
+            self.push_on(state);
+        }
+        result
+    }
+
+    fn lock(&self) -> MutexGuard<'_, State> {
+        self.state.lock().unwrap_or_else(|e| e.into_inner())
+    }
+
+    /// After units were queued: sends what the socket takes now (unless a
+    /// flusher owns the sending or the writer is corked), and hands the
+    /// rest to a flusher.
+    fn push_on(self: &Arc<Self>, mut state: MutexGuard<'_, State>) {
+        if !state.corked && !state.flushing && !state.broken {
+            self.try_send(&mut state);
+            if state.pending.is_empty() {
+                self.on_drained(&mut state);
+            } else if !state.broken {
+                state.flushing = true;
+                self.backlog.store(state.pending.len(), Ordering::Relaxed);
+                drop(state);
+                self.flushers.submit(self.clone());
+                return;
+            }
+        }
+        self.backlog.store(if state.broken { 0 } else { state.pending.len() }, Ordering::Relaxed);
+    }
+
+    /// Sends pending units without blocking until the socket is full.
+    fn try_send(&self, state: &mut State) {
+        while !state.pending.is_empty() {
+            let (slices, total) = slices(state);
+            match SockRef::from(&self.socket).send_vectored_with_flags(&slices, SEND_FLAGS) {
+                Ok(n) => {
+                    advance(state, n);
+                    if n < total {
+                        return; // the socket is full
+                    }
+                }
+                Err(e) if e.kind() == io::ErrorKind::Interrupted => {}
+                Err(e) if e.kind() == io::ErrorKind::WouldBlock => return,
+                Err(e) => {
+                    debug!("send failed: {e}");
+                    self.break_off(state);
+                    return;
+                }
+            }
+        }
+    }
+
+    /// A flusher's work: blocking sends (bounded by the socket's send
+    /// timeout) until the pending buffer is empty. A send that fails or
+    /// times out shuts the connection down.
+    pub(super) fn flush_blocking(&self) {
+        loop {
+            let (units, offset) = {
+                let mut state = self.lock();
+                if state.idle() {
+                    state.flushing = false;
+                    self.on_drained(&mut state);
+                    self.backlog.store(0, Ordering::Relaxed);
+                    return;
+                }
+                let units: Vec<Bytes> = state.pending.iter().take(MAX_SLICES).cloned().collect();
+                state.in_flight = units.len();
+                (units, state.sent)
+            };
+            let mut slices: Vec<IoSlice> = units.iter().map(|u| IoSlice::new(u)).collect();
+            slices[0] = IoSlice::new(&units[0][offset..]);
+            match (&self.socket).write_vectored(&slices) {
+                Ok(0) => {
+                    self.shutdown();
+                }
+                Ok(n) => {
+                    let mut state = self.lock();
+                    state.in_flight = 0;
+                    if !state.broken {
+                        advance(&mut state, n);
+                        self.backlog.store(state.pending.len(), Ordering::Relaxed);
+                    }
+                }
+                Err(e) if e.kind() == io::ErrorKind::Interrupted => self.lock().in_flight = 0,
+                Err(e) => {
+                    // A send timeout (the peer read nothing for that long) or a dead peer.
+                    debug!("flush failed: {e}");
+                    self.shutdown();
+                }
+            }
+        }
+    }
+
+    /// Everything queued went out: the FIN if one is due, and wake waiters.
+    fn on_drained(&self, state: &mut State) {
+        if state.fin && !state.broken {
+            state.fin = false;
+            let _ = self.socket.shutdown(Shutdown::Write);
+        }
+        self.drained.notify_all();
+    }
+
+    fn break_off(&self, state: &mut State) {
+        state.broken = true;
+        state.in_flight = 0;
+        state.pending.clear();
+        state.sent = 0;
+        self.backlog.store(0, Ordering::Relaxed);
+        let _ = self.socket.shutdown(Shutdown::Both);
+        self.drained.notify_all();
+    }
+}
+
+/// The pending units as slices for one send (the first from where it was
+/// left off), and how many bytes they hold.
+fn slices(state: &State) -> (Vec<IoSlice<'_>>, usize) {
+    let mut slices = Vec::with_capacity(state.pending.len().min(MAX_SLICES));
+    let mut total = 0;
+    for (i, unit) in state.pending.iter().take(MAX_SLICES).enumerate() {
+        let bytes = if i == 0 { &unit[state.sent..] } else { &unit[..] };
+        total += bytes.len();
+        slices.push(IoSlice::new(bytes));
+    }
+    (slices, total)
+}
+
+/// Takes `n` sent bytes off the front of the pending units.
+fn advance(state: &mut State, mut n: usize) {
+    while n > 0 {
+        let Some(front) = state.pending.front() else { return };
+        let left = front.len() - state.sent;
+        if n >= left {
+            n -= left;
+            state.pending.pop_front();
+            state.sent = 0;
+        } else {
+            state.sent += n;
+            n = 0;
+        }
+    }
+    while state.pending.front().is_some_and(|u| u.len() == state.sent) {
+        state.pending.pop_front();
+        state.sent = 0;
+    }
+}
+
+/// Encrypts `plain` into one unit of TLS records (plaintext as it is
+/// without TLS).
+#[cfg(feature = "tls")]
+fn encrypt(state: &mut State, plain: &[u8]) -> Bytes {
+    let Some(tls) = state.tls.as_deref_mut() else { return Bytes::copy_from_slice(plain) };
+    let mut out = Vec::with_capacity(plain.len() + plain.len() / 256 + 64);
+    let mut rest = plain;
+    loop {
+        // rustls takes plaintext only up to its buffer limit: encrypt, drain, go on.
+        let taken = tls.writer().write(rest).unwrap_or(0);
+        rest = &rest[taken..];
+        while tls.wants_write() {
+            if tls.write_tls(&mut out).is_err() {
+                break;
+            }
+        }
+        if rest.is_empty() || taken == 0 {
+            break;
+        }
+    }
+    Bytes::from(out)
+}
+
+#[cfg(not(feature = "tls"))]
+fn encrypt(state: &mut State, plain: &[u8]) -> Bytes {
+    if let Some(never) = state.tls.as_deref() {
+        match *never {}
+    }
+    Bytes::copy_from_slice(plain)
+}
+
+#[cfg(feature = "tls")]
+fn read_plain(tls: &mut TlsSession, out: &mut [u8]) -> io::Result<Plain> {
+    match tls.reader().read(out) {
+        Ok(0) => Ok(Plain::End),
+        Ok(n) => Ok(Plain::Bytes(n)),
+        Err(e) if e.kind() == io::ErrorKind::WouldBlock => Ok(Plain::Need),
+        Err(e) => Err(e),
+    }
+}
+
+#[cfg(not(feature = "tls"))]
+fn read_plain(tls: &mut TlsSession, _: &mut [u8]) -> io::Result<Plain> {
+    match *tls {}
+}
+
+/// Feeds ciphertext to the session; its answers are queued as one unit.
+#[cfg(feature = "tls")]
+fn feed(state: &mut State, mut raw: &[u8]) -> io::Result<()> {
+    let Some(tls) = state.tls.as_deref_mut() else { return Ok(()) };
+    let mut result = Ok(());
+    while !raw.is_empty() {
+        if let Err(e) = tls.read_tls(&mut raw) {
+            result = Err(e);
+            break;
+        }
+        if let Err(e) = tls.process_new_packets() {
+            result = Err(io::Error::new(io::ErrorKind::InvalidData, e));
+            break;
+        }
+    }
+    // Alerts, key updates and handshake replies go out behind what is pending.
+    let mut out = Vec::new();
+    while tls.wants_write() {
+        if tls.write_tls(&mut out).is_err() {
+            break;
+        }
+    }
+    if !out.is_empty() && !state.broken {
+        state.pending.push_back(Bytes::from(out));
+    }
+    result
+}
+
+#[cfg(not(feature = "tls"))]
+fn feed(state: &mut State, _: &[u8]) -> io::Result<()> {
+    if let Some(never) = state.tls.as_deref() {
+        match *never {}
+    }
+    Ok(())
+}
+
+#[cfg(feature = "tls")]
+fn close_notify(state: &mut State) {
+    if let Some(tls) = state.tls.as_deref_mut() {
+        tls.send_close_notify();
+        let mut out = Vec::new();
+        while tls.wants_write() {
+            if tls.write_tls(&mut out).is_err() {
+                break;
+            }
+        }
+        if !out.is_empty() {
+            state.pending.push_back(Bytes::from(out));
+        }
+    }
+}
+
+#[cfg(not(feature = "tls"))]
+fn close_notify(_: &mut State) {}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use std::io::Read;
+    use std::net::TcpListener;
+
+    /// A writer on one end of a loopback connection, and the other end.
+    fn pair(first: Option<&[u8]>) -> (Arc<Writer>, TcpStream) {
+        let listener = TcpListener::bind("127.0.0.1:0").unwrap();
+        let client = TcpStream::connect(listener.local_addr().unwrap()).unwrap();
+        let (server, _) = listener.accept().unwrap();
+        server.set_write_timeout(Some(Duration::from_secs(10))).unwrap();
+        client.set_read_timeout(Some(Duration::from_secs(10))).unwrap();
+        (Writer::new(server, None, first, Flushers::new(4), Instant::now()), client)
+    }
+
+    fn read_exactly(peer: &mut TcpStream, n: usize) -> Vec<u8> {
+        let mut out = vec![0; n];
+        peer.read_exact(&mut out).unwrap();
+        out
+    }
+
+    #[test]
+    fn units_go_out_whole_and_in_order() {
+        let (writer, mut peer) = pair(None);
+        let mut units = vec![Bytes::from_static(b"one "), Bytes::from_static(b"two ")];
+        writer.send(&mut units);
+        assert!(units.is_empty());
+        writer.send_one(Bytes::from_static(b"three"));
+        assert_eq!(read_exactly(&mut peer, 13), b"one two three");
+        assert!(writer.is_drained());
+        assert_eq!(writer.backlog(), 0);
+    }
+
+    #[test]
+    fn corked_bytes_go_first() {
+        let (writer, mut peer) = pair(Some(b"HTTP/1.1 101\r\n\r\n"));
+        writer.send_one(Bytes::from_static(b"frame"));
+        assert_eq!(writer.backlog(), 2);
+        writer.uncork();
+        assert_eq!(read_exactly(&mut peer, 21), b"HTTP/1.1 101\r\n\r\nframe");
+    }
+
+    #[test]
+    fn what_the_socket_does_not_take_is_flushed_when_the_peer_reads() {
+        let (writer, mut peer) = pair(None);
+        // Far more than the kernel buffers hold; the peer reads only later.
+        let unit = Bytes::from(vec![7u8; 64 * 1024]);
+        for _ in 0..64 {
+            writer.send_one(unit.clone());
+        }
+        assert!(writer.backlog() > 0, "the socket cannot take 4 MiB at once");
+        let got = read_exactly(&mut peer, 64 * 64 * 1024);
+        assert!(got.iter().all(|&b| b == 7));
+        assert!(writer.wait_drained(Duration::from_secs(10)));
+        assert_eq!(writer.backlog(), 0);
+    }
+
+    #[test]
+    fn writes_from_two_threads_never_interleave() {
+        let (writer, mut peer) = pair(None);
+        let units = 2_000;
+        let threads: Vec<_> = [b'a', b'b']
+            .into_iter()
+            .map(|byte| {
+                let writer = writer.clone();
+                std::thread::spawn(move || {
+                    for _ in 0..units {
+                        writer.send_one(Bytes::from(vec![byte; 1000]));
+                    }
+                })
+            })
+            .collect();
+        let got = read_exactly(&mut peer, 2 * units * 1000);
+        for t in threads {
+            t.join().unwrap();
+        }
+        for (i, chunk) in got.chunks(1000).enumerate() {
+            assert!(chunk.iter().all(|&b| b == chunk[0]), "unit {i} is mixed");
+        }
+    }
+
+    #[test]
+    fn after_a_close_nothing_more_is_written() {
+        let (writer, mut peer) = pair(None);
+        writer.send_one(Bytes::from_static(b"data"));
+        writer.close(Some(Bytes::from_static(b"CLOSE")), false, true);
+        writer.send_one(Bytes::from_static(b"late"));
+        let mut got = Vec::new();
+        peer.read_to_end(&mut got).unwrap(); // the FIN ends it
+        assert_eq!(got, b"dataCLOSE");
+    }
+
+    #[test]
+    fn a_discarding_close_keeps_the_unit_that_is_partly_sent() {
+        let (writer, mut peer) = pair(None);
+        let big = Bytes::from(vec![1u8; 8 * 1024 * 1024]);
+        writer.send_one(big.clone());
+        writer.send_one(Bytes::from(vec![2u8; 1024]));
+        writer.close(Some(Bytes::from_static(b"END")), true, true);
+        let mut got = Vec::new();
+        peer.read_to_end(&mut got).unwrap();
+        assert_eq!(got.len(), big.len() + 3, "the big unit whole, the queued one dropped, then the close");
+        assert!(got[..big.len()].iter().all(|&b| b == 1));
+        assert_eq!(&got[big.len()..], b"END");
+    }
+
+    #[test]
+    fn shutdown_drops_what_is_pending_and_wakes_the_reader() {
+        let (writer, peer) = pair(None);
+        let unit = Bytes::from(vec![0u8; 1024 * 1024]);
+        for _ in 0..16 {
+            writer.send_one(unit.clone());
+        }
+        writer.shutdown();
+        assert_eq!(writer.backlog(), 0);
+        assert!(writer.wait_drained(Duration::from_secs(5)));
+        let mut buf = [0u8; 16];
+        assert_eq!(writer.socket().read(&mut buf).unwrap(), 0, "reads see the end");
+        drop(peer);
+    }
+}
