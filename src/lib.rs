@@ -7,29 +7,33 @@
 //!
 //! ```text
 //!             accept thread (server.rs)
-//!                  │ one thread per connection
+//!                  │ one thread per connection, for its whole life
 //!                  ▼
-//!   conn/mod.rs: read the head, classify the peer
-//!      │ HTTP               │ WebSocket                     │ `{` / `php process`
-//!      ▼                    ▼                               ▼
-//!   http/: files, /api   conn/ws.rs                      conn/backend.rs
-//!                         reader thread ──bytes──► client thread
-//!                                                   │ Event ▲ Outgoing (batches)
-//!                                                   ▼       │
-//!                                 dispatch/: the dispatcher thread
-//!                                 owns the client registry and the apps
-//!                                 apps/: echo, room, ... (App trait)
+//!   conn/: read the head, classify the peer
+//!      │ HTTP                  │ WebSocket                 │ `{` / `php process`
+//!      ▼                       ▼                           ▼
+//!   conn/respond.rs        conn/ws.rs: blocking        conn/backend.rs
+//!   http/: files, /api     tungstenite read()          JSON framer
+//!                              │ Event                     │
+//!                              ▼                           ▼
+//!                 dispatch/: the dispatcher thread owns the client
+//!                 registry and the apps (apps/: echo, room, ... App trait)
+//!                              │ frames encoded once, one send per client per round
+//!                              ▼
+//!                 wire/: each connection's Writer (non-blocking send,
+//!                 TLS), flusher threads for what a socket did not take
 //! ```
 //!
 //! - [`server`]: [`Server`] mounts apps, binds, runs the accept loop; [`Running`] stops it.
-//! - [`conn`]: per-connection threads: classification, the WebSocket client loop.
+//! - [`conn`]: a connection's thread: classification, HTTP answers, the upgrade, the client loops.
 //! - [`dispatch`]: the dispatcher thread and its client registry.
+//! - [`wire`]: what goes to a peer: encoding, the per-connection writer, the flushers.
 //! - [`apps`]: the [`App`] trait, [`Ctx`], and the built-in apps.
-//! - [`http`]: request heads, the `www/` responder, `/api`.
+//! - [`http`]: request heads, responses, the `www/` responder, `/api`.
 //!
-//! No thread ever polls: the reader blocks in `read`, the client thread and
-//! the dispatcher block in `select!`, so an idle client costs no CPU and a
-//! message reaches it at once.
+//! No thread ever polls: a connection's thread blocks in `read`, the
+//! dispatcher in `select!`, a flusher in a bounded `send`; an idle client
+//! costs no CPU and a message reaches it at once.
 #![forbid(unsafe_code)]
 #![warn(missing_docs)]
 

@@ -24,7 +24,7 @@ use crate::wire::{Flushers, Writer};
 /// Stack of a connection thread (HTTP answers, or a WebSocket client loop).
 /// App code runs on the dispatcher, so these stay shallow.
 const CONN_STACK: usize = 256 * 1024;
-/// Events queued for the dispatcher before client threads wait for it.
+/// Events queued for the dispatcher before connection threads wait for it.
 const EVENT_QUEUE: usize = 16 * 1024;
 /// How long shutdown waits for connections to finish their close handshakes.
 const SHUTDOWN_GRACE: Duration = Duration::from_millis(1500);

@@ -128,3 +128,47 @@ fn tls_flags_without_the_tls_feature_are_one_clear_line_and_exit_1() {
     assert_eq!(errors.len(), 1, "{stderr}");
     assert!(errors[0].contains("built without TLS"), "{stderr}");
 }
+
+/// `wslab` started under `prlimit` with the open-file limit `soft:hard`.
+fn under_file_limit(soft: u64, hard: u64, args: &[&str]) -> Child {
+    let mut cmd = Command::new("prlimit");
+    cmd.arg(format!("--nofile={soft}:{hard}")).arg("--").arg(env!("CARGO_BIN_EXE_wslab"));
+    Child::spawn(cmd, args)
+}
+
+/// The hard open-file limit of this process, with its soft limit raised to it.
+fn raise_own_file_limit() -> u64 {
+    rlimit::increase_nofile_limit(u64::MAX).expect("raise the open-file limit")
+}
+
+#[test]
+fn started_with_a_soft_file_limit_of_1024_it_holds_2000_clients() {
+    let hard = raise_own_file_limit();
+    assert!(hard >= 4200, "this test needs a hard open-file limit of 4200 (both ends), found {hard}");
+    let child = under_file_limit(1024, hard, &["--ping-interval", "0"]);
+    let mut clients: Vec<Ws> = (0..2000).map(|_| Ws::connect(child.addr(), "/ws/echo")).collect();
+    // Every one of them is still there: each answers.
+    for (i, ws) in clients.iter_mut().enumerate() {
+        ws.send(format!("{i}"));
+    }
+    for (i, ws) in clients.iter_mut().enumerate() {
+        assert_eq!(ws.recv_text(), format!("{i}"));
+    }
+}
+
+#[test]
+fn a_hard_file_limit_below_max_connections_is_one_log_line_and_503_past_it() {
+    raise_own_file_limit();
+    // 200 descriptors leave room for 136 connections (64 are kept for the rest).
+    let mut child = under_file_limit(200, 200, &["--ping-interval", "0"]);
+    let line = child.wait_line("open-file limit");
+    assert!(line.contains("at most 136 connections"), "{line}");
+    assert!(line.contains("prlimit") || line.contains("ulimit"), "says how to raise it: {line}");
+    let held: Vec<Ws> = (0..136).map(|_| Ws::connect(child.addr(), "/ws/echo")).collect();
+    match Ws::try_connect(child.addr(), "/ws/echo") {
+        Err(tungstenite::Error::Http(response)) => assert_eq!(response.status(), 503),
+        Err(e) => panic!("expected 503, got {e}"),
+        Ok(_) => panic!("expected 503, got a 101"),
+    }
+    drop(held);
+}

@@ -318,7 +318,7 @@ fn a_panic_in_a_client_thread_never_leaks_the_client() {
     victim.send("panic in my thread, please");
     // The dispatcher saw it leave: its app said so to the others.
     assert_eq!(bystander.recv_json(), serde_json::json!({"type": "leave", "user": "victim"}));
-    child.wait_line("injected panic in a client thread");
+    child.wait_line("injected panic in a connection thread");
     // And everything else goes on.
     bystander.send_json(serde_json::json!({"type": "chat", "text": "still here"}));
     assert_eq!(bystander.recv_json()["text"], "still here");

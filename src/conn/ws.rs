@@ -113,7 +113,7 @@ fn serve_client(id: ClientId, link: Link, peer: SocketAddr, unread: Vec<u8>, ser
 
 /// Fault injection for the tests, in debug builds only: with the
 /// environment variable `WSLAB_PANIC_ON` set, a text message equal to its
-/// value panics the client thread, so that a test can show that the
+/// value panics the connection thread, so that a test can show that the
 /// dispatcher still sees the client leave.
 #[cfg(debug_assertions)]
 fn injected_panic(message: &Message) {
@@ -121,7 +121,7 @@ fn injected_panic(message: &Message) {
     let trigger = TRIGGER.get_or_init(|| std::env::var("WSLAB_PANIC_ON").ok());
     if let (Some(trigger), Message::Text(text)) = (trigger, message) {
         if text.as_str() == trigger {
-            panic!("injected panic in a client thread (WSLAB_PANIC_ON)");
+            panic!("injected panic in a connection thread (WSLAB_PANIC_ON)");
         }
     }
 }

@@ -395,3 +395,143 @@ impl Queue<'_> {
         true
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::wire::Flushers;
+    use std::io::Read;
+    use std::net::{TcpListener, TcpStream};
+    use std::time::Duration;
+
+    /// A client's writer on one end of a loopback connection, and the peer's end.
+    fn connection() -> (Arc<Writer>, TcpStream) {
+        let listener = TcpListener::bind("127.0.0.1:0").unwrap();
+        let peer = TcpStream::connect(listener.local_addr().unwrap()).unwrap();
+        let (server, _) = listener.accept().unwrap();
+        server.set_write_timeout(Some(Duration::from_secs(10))).unwrap();
+        peer.set_read_timeout(Some(Duration::from_secs(10))).unwrap();
+        (Writer::new(server, None, None, Flushers::new(2), Instant::now()), peer)
+    }
+
+    fn hub(outbox_size: usize) -> Hub {
+        let (events, _) = crossbeam_channel::unbounded();
+        Hub::new(2, outbox_size, events, Instant::now())
+    }
+
+    fn info(app: AppId, kind: ClientKind) -> ClientInfo {
+        ClientInfo { peer: "127.0.0.1:1".parse().unwrap(), kind, param: String::new(), app }
+    }
+
+    fn read_n(peer: &mut TcpStream, n: usize) -> Vec<u8> {
+        let mut out = vec![0; n];
+        peer.read_exact(&mut out).unwrap();
+        out
+    }
+
+    /// Adds a WebSocket client of `app` and returns its peer's socket.
+    fn add(hub: &mut Hub, id: ClientId, app: AppId) -> TcpStream {
+        let (writer, peer) = connection();
+        hub.add(id, info(app, ClientKind::WebSocket), writer);
+        peer
+    }
+
+    #[test]
+    fn a_round_is_written_at_flush_in_order_as_frames() {
+        let mut hub = hub(16);
+        let mut peer = add(&mut hub, 1, 0);
+        hub.send(1, &Message::text("a"));
+        hub.send(1, &Message::text("bc"));
+        assert_eq!(hub.stats.messages_out, 2);
+        hub.flush();
+        assert_eq!(read_n(&mut peer, 7), [0x81, 1, b'a', 0x81, 2, b'b', b'c']);
+    }
+
+    #[test]
+    fn broadcasts_reach_the_app_or_the_room_and_no_one_else() {
+        let mut hub = hub(16);
+        let mut a = add(&mut hub, 1, 0);
+        let mut b = add(&mut hub, 2, 0);
+        let mut other_app = add(&mut hub, 3, 1);
+        hub.join(0, 1, "r");
+        hub.join(1, 2, "r"); // the wrong app: refused
+        assert_eq!(hub.room(0, "r").collect::<Vec<_>>(), vec![1]);
+        assert_eq!(hub.send_many(0, Some("r"), &Message::text("room"), |_, _| true), 1);
+        assert_eq!(hub.send_many(0, None, &Message::text("all"), |id, _| id != 1), 1);
+        hub.send(3, &Message::text("x"));
+        hub.flush();
+        assert_eq!(read_n(&mut a, 6), [0x81, 4, b'r', b'o', b'o', b'm']);
+        assert_eq!(read_n(&mut b, 5), [0x81, 3, b'a', b'l', b'l']);
+        assert_eq!(read_n(&mut other_app, 3), [0x81, 1, b'x']);
+        hub.leave(0, 1, "r");
+        assert_eq!(hub.room(0, "r").count(), 0);
+    }
+
+    #[test]
+    fn removing_a_client_takes_it_out_of_its_rooms_and_hands_over_its_round() {
+        let mut hub = hub(16);
+        let mut peer = add(&mut hub, 1, 0);
+        hub.join(0, 1, "r");
+        hub.send(1, &Message::text("last"));
+        let (info, _) = hub.remove(1, None).unwrap();
+        assert_eq!(info.app, 0);
+        assert!(!hub.contains(1));
+        assert_eq!(hub.room(0, "r").count(), 0);
+        assert_eq!(hub.app_count(0), 0);
+        assert_eq!(read_n(&mut peer, 6), [0x81, 4, b'l', b'a', b's', b't']);
+        assert!(hub.remove(1, None).is_none());
+    }
+
+    #[test]
+    fn a_full_outbox_closes_that_client_with_1008_and_drops_its_round() {
+        let mut hub = hub(3);
+        let _peer = add(&mut hub, 1, 0);
+        for n in 0..5 {
+            hub.send(1, &Message::text(format!("{n}")));
+        }
+        assert_eq!(hub.closing.len(), 1);
+        assert_eq!((hub.closing[0].id, hub.closing[0].code), (1, 1008));
+        assert_eq!(hub.stats.messages_out, 3, "nothing is queued past the bound");
+        // Doomed: later sends are refused, and a second close is not asked for.
+        hub.close(1, 1000, "bye");
+        assert_eq!(hub.closing.len(), 1);
+        assert_eq!(hub.send_many(0, None, &Message::text("x"), |_, _| true), 0);
+    }
+
+    #[test]
+    fn a_server_close_sends_the_close_frame_after_the_data() {
+        let mut hub = hub(16);
+        let mut peer = add(&mut hub, 1, 0);
+        hub.send(1, &Message::text("hi"));
+        hub.remove(1, Some((1000, "bye")));
+        assert_eq!(read_n(&mut peer, 4), [0x81, 2, b'h', b'i']);
+        assert_eq!(read_n(&mut peer, 7), [0x88, 5, 0x03, 0xE8, b'b', b'y', b'e']);
+    }
+
+    #[test]
+    fn a_backend_gets_lines_an_error_line_at_a_close_and_the_end_of_the_stream() {
+        let mut hub = hub(16);
+        let (writer, mut peer) = connection();
+        hub.add(1, info(0, ClientKind::Socket { greeted: false }), writer);
+        hub.send(1, &Message::text("{\"a\":1}"));
+        hub.send(1, &Message::binary(vec![1, 2])); // no line form: skipped
+        hub.remove(1, Some((1001, "keepalive timeout")));
+        let mut got = String::new();
+        peer.read_to_string(&mut got).unwrap();
+        assert_eq!(
+            got,
+            "{\"a\":1}\n{\"opcode\":\"error\",\"message\":\"closed by the server: keepalive timeout\"}\n"
+        );
+    }
+
+    #[test]
+    fn quit_ends_a_backend_with_no_line() {
+        let mut hub = hub(16);
+        let (writer, mut peer) = connection();
+        hub.add(1, info(0, ClientKind::Socket { greeted: true }), writer);
+        hub.remove(1, Some((1000, "quit")));
+        let mut got = Vec::new();
+        peer.read_to_end(&mut got).unwrap();
+        assert!(got.is_empty());
+    }
+}

@@ -27,7 +27,7 @@ const MAX_ROUND: usize = 4096;
 /// (counted from when the frame went out) before its socket is shut down.
 pub const CLOSE_TIMEOUT: Duration = Duration::from_secs(2);
 
-/// What client threads, HTTP handlers and app helpers tell the dispatcher.
+/// What connection threads, HTTP handlers and app helpers tell the dispatcher.
 ///
 /// Fields: `id` is the client concerned, `app` the app addressed, `reply`
 /// where the answer goes.
