@@ -49,6 +49,15 @@ impl Hist {
         }
     }
 
+    /// Adds the samples of `other` (histograms of several tasks, combined).
+    pub fn merge(&mut self, other: &Hist) {
+        for (a, b) in self.counts.iter_mut().zip(&other.counts) {
+            *a += b;
+        }
+        self.n += other.n;
+        self.max = self.max.max(other.max);
+    }
+
     /// The `q` quantile (0..=1) in nanoseconds; 0 when empty.
     pub fn quantile(&self, q: f64) -> u64 {
         if self.n == 0 {
@@ -91,5 +100,19 @@ mod tests {
         let p50 = h.quantile(0.5) as f64;
         assert!((p50 - 500_000.0).abs() < 20_000.0, "{p50}");
         assert_eq!(h.quantile(1.0), 1_000_000);
+    }
+
+    #[test]
+    fn merged_is_as_one() {
+        let (mut a, mut b, mut all) = (Hist::default(), Hist::default(), Hist::default());
+        for v in 1..=1000u64 {
+            if v % 3 == 0 { &mut a } else { &mut b }.record(v * 1000);
+            all.record(v * 1000);
+        }
+        a.merge(&b);
+        assert_eq!((a.n, a.max), (all.n, all.max));
+        for q in [0.5, 0.9, 0.99] {
+            assert_eq!(a.quantile(q), all.quantile(q));
+        }
     }
 }

@@ -1,17 +1,22 @@
-//! `make bench`: runs every scenario against wslab and, where it can,
-//! against the Node `ws` peer in the same run, interleaved (A B A B ...),
-//! prints one JSON line per run and per median, then the table.
+//! `make bench`: runs every scenario against wslab and, where they can,
+//! against the peers (the Node `ws` one, the tokio-tungstenite one) in the
+//! same run, interleaved (A B C A B C ...), prints one JSON line per run and
+//! per median, then the table.
 //!
 //! ```text
-//! wslab-loadgen [--quick] [--runs N] [--only fanout,echo,...] [--servers wslab,node-ws]
-//!               [--root DIR] [--n 100 --s 10 --m 1000 --b 64 --w 16 --rate 500 ...]
+//! wslab-loadgen [--quick] [--runs N] [--only fanout,echo,...] [--servers wslab,node-ws,rust-tokio]
+//!               [--client lean|tokio] [--root DIR] [--n 100 --s 10 --m 1000 --b 64 --w 16 --rate 500 ...]
 //! ```
+//!
+//! `--client tokio` runs `fanout` and `echo` with clients on tokio-tungstenite
+//! (`tokio_client.rs`) instead of the lean ones of `net.rs`, and skips the rest.
 
 mod hist;
 mod net;
 mod procfs;
 mod scenarios;
 mod servers;
+mod tokio_client;
 
 use std::collections::BTreeMap;
 use std::path::PathBuf;
@@ -24,14 +29,28 @@ use servers::{Kind, Options, Programs, Server};
 
 const ALL: &[&str] = &["fanout", "fanout-rate", "echo", "conns", "stalled", "chat", "reserve"];
 
-/// Scenarios the Node peer can run (it has rooms and echo, no chat or workshop).
-fn node_can(scenario: &str) -> bool {
-    matches!(scenario, "fanout" | "fanout-rate" | "echo" | "conns" | "stalled")
+/// The clients the scenarios run with.
+#[derive(Clone, Copy, PartialEq, Eq, Debug)]
+enum Client {
+    /// `net.rs`: one thread, epoll, a minimal codec (the default).
+    Lean,
+    /// `tokio_client.rs`: tokio-tungstenite, one task per client (fanout and echo only).
+    Tokio,
+}
+
+impl Client {
+    fn name(self) -> &'static str {
+        match self {
+            Client::Lean => "lean",
+            Client::Tokio => "tokio",
+        }
+    }
 }
 
 fn usage() -> ! {
     eprintln!(
-        "usage: wslab-loadgen [--quick] [--runs N] [--only {}] [--servers wslab,node-ws] [--root DIR] [--wslab BINARY]\n\
+        "usage: wslab-loadgen [--quick] [--runs N] [--only {}] [--servers wslab,node-ws,rust-tokio]\n\
+         \x20      [--client lean|tokio] [--root DIR] [--wslab BINARY] [--tokio-peer BINARY]\n\
          \x20      [--n N --s S --m M --b B --w W --rate R --rate-secs T --echo-k K --echo-secs T\n\
          \x20       --conns C --idle-secs T --chat-clients N --chat-secs T --reservations R --reserve-clients N]",
         ALL.join(",")
@@ -51,6 +70,8 @@ fn main() {
     let mut kinds = vec![Kind::Wslab, Kind::Node];
     let mut root = PathBuf::from(".");
     let mut wslab: Option<PathBuf> = None;
+    let mut tokio_peer: Option<PathBuf> = None;
+    let mut client = Client::Lean;
     let mut i = 0;
     while i < args.len() {
         let key = args[i].as_str();
@@ -65,12 +86,21 @@ fn main() {
                     .map(|s| match s {
                         "wslab" => Kind::Wslab,
                         "node" | "node-ws" => Kind::Node,
+                        "tokio" | "rust-tokio" => Kind::Tokio,
                         _ => usage(),
                     })
                     .collect()
             }
             "--root" => root = PathBuf::from(&val),
             "--wslab" => wslab = Some(PathBuf::from(&val)),
+            "--tokio-peer" => tokio_peer = Some(PathBuf::from(&val)),
+            "--client" => {
+                client = match val.as_str() {
+                    "lean" => Client::Lean,
+                    "tokio" => Client::Tokio,
+                    _ => usage(),
+                }
+            }
             "--n" => p.n = f() as usize,
             "--s" => p.s = f() as usize,
             "--m" => p.m = f() as usize,
@@ -101,12 +131,16 @@ fn main() {
     if let Some(path) = wslab {
         programs.wslab = path;
     }
+    if let Some(path) = tokio_peer {
+        programs.tokio_peer = path;
+    }
     let machine = procfs::machine();
     println!(
         "{}",
         json!({
             "machine": machine,
             "quick": quick,
+            "client": client.name(),
             "runs": runs,
             "fd_limit": nofile,
             "vm.max_map_count": procfs::sysctl("vm/max_map_count"),
@@ -114,19 +148,25 @@ fn main() {
             "params": format!("{p:?}"),
         })
     );
-    if nofile < (p.conns as u64 + 100) && only.iter().any(|s| s == "conns") {
+    if nofile < (p.conns as u64 + 100) && only.iter().any(|s| s == "conns") && client == Client::Lean {
         eprintln!("warning: the open-file limit is {nofile}, below the {} connections of `conns`", p.conns);
     }
 
     // results[scenario][server] = runs
     let mut results: BTreeMap<String, BTreeMap<&'static str, Vec<Metrics>>> = BTreeMap::new();
     for scenario in ALL.iter().filter(|s| only.iter().any(|o| o == *s)) {
+        if client == Client::Tokio && !tokio_client::can(scenario) {
+            let note = "skipped: --client tokio runs fanout and echo only";
+            eprintln!("{scenario}: {note}");
+            println!("{}", json!({"scenario": scenario, "client": client.name(), "note": note}));
+            continue;
+        }
         for run in 1..=runs {
             for &kind in &kinds {
-                if kind == Kind::Node && !node_can(scenario) {
+                if !kind.can(scenario) {
                     continue;
                 }
-                match run_one(scenario, kind, &programs, &p, run) {
+                match run_one(scenario, kind, &programs, &p, run, client) {
                     Ok(mut m) => {
                         let mut line = Metrics::new();
                         line.insert("scenario".into(), json!(scenario));
@@ -168,7 +208,7 @@ fn main() {
         }
     }
     println!();
-    print_table(&medians, &machine, runs);
+    print_table(&medians, &machine, runs, client.name());
 }
 
 /// `--table FILE`: the table again, from the JSON lines of an earlier run.
@@ -179,11 +219,17 @@ fn table_from(path: &str) {
     });
     let mut machine = String::new();
     let mut runs = 0;
+    let mut client = "lean".to_string();
     let mut medians: BTreeMap<(String, &'static str), Metrics> = BTreeMap::new();
     for line in text.lines().filter(|l| l.starts_with('{')) {
         let Ok(Value::Object(mut m)) = serde_json::from_str::<Value>(line) else { continue };
         if let Some(Value::String(name)) = m.get("machine") {
             machine = name.clone();
+        }
+        if let Some(Value::String(name)) = m.get("client") {
+            if m.contains_key("machine") {
+                client = name.clone();
+            }
         }
         if m.get("run") != Some(&json!("median")) {
             continue;
@@ -191,12 +237,13 @@ fn table_from(path: &str) {
         let scenario = m.remove("scenario").and_then(|v| v.as_str().map(str::to_string)).unwrap_or_default();
         let server = match m.remove("server").as_ref().and_then(Value::as_str) {
             Some("wslab") => "wslab",
+            Some("rust-tokio") => "rust-tokio",
             _ => "node-ws",
         };
         runs = m.get("runs").and_then(Value::as_u64).unwrap_or(0) as usize;
         medians.insert((scenario, server), m);
     }
-    print_table(&medians, &machine, runs);
+    print_table(&medians, &machine, runs, &client);
 }
 
 fn take_flag(args: &mut Vec<String>, flag: &str) -> bool {
@@ -211,6 +258,7 @@ fn run_one(
     programs: &Programs,
     p: &Params,
     run: usize,
+    client: Client,
 ) -> Result<Metrics, String> {
     let mut opts = Options::default();
     match scenario {
@@ -226,15 +274,20 @@ fn run_one(
     }
     let server = Server::start(kind, programs, &format!("{scenario}-{run}"), &opts)?;
     eprintln!("{scenario} #{run} on {} (pid {}, {})", kind.name(), server.pid, server.addr);
-    let result = match scenario {
-        "fanout" => scenarios::fanout(&server, p, Fan::Window),
-        "fanout-rate" => scenarios::fanout(&server, p, Fan::Rate),
-        "stalled" => scenarios::fanout(&server, p, Fan::Stalled),
-        "echo" => scenarios::echo(&server, p),
-        "conns" => scenarios::conns(&server, p),
-        "chat" => scenarios::chat(&server, p),
-        "reserve" => scenarios::reserve(&server, p),
-        _ => Err(format!("unknown scenario {scenario}")),
+    let result = match (client, scenario) {
+        (Client::Tokio, "fanout") => tokio_client::fanout(&server, p),
+        (Client::Tokio, "echo") => tokio_client::echo(&server, p),
+        (Client::Tokio, _) => Err(format!("--client tokio does not run {scenario}")),
+        (_, scenario) => match scenario {
+            "fanout" => scenarios::fanout(&server, p, Fan::Window),
+            "fanout-rate" => scenarios::fanout(&server, p, Fan::Rate),
+            "stalled" => scenarios::fanout(&server, p, Fan::Stalled),
+            "echo" => scenarios::echo(&server, p),
+            "conns" => scenarios::conns(&server, p),
+            "chat" => scenarios::chat(&server, p),
+            "reserve" => scenarios::reserve(&server, p),
+            _ => Err(format!("unknown scenario {scenario}")),
+        },
     };
     let result = result.map(|mut m| {
         if kind == Kind::Wslab {
@@ -288,12 +341,20 @@ fn fmt(x: Option<f64>) -> String {
     }
 }
 
-fn print_table(medians: &BTreeMap<(String, &'static str), Metrics>, machine: &str, runs: usize) {
+fn print_table(
+    medians: &BTreeMap<(String, &'static str), Metrics>,
+    machine: &str,
+    runs: usize,
+    client: &str,
+) {
     let get = |s: &str, server: &str, key: &str| -> Option<f64> {
         medians.get(&(s.to_string(), server)).and_then(|m| m.get(key)).and_then(Value::as_f64)
     };
     let w = |s: &str, k: &str| get(s, "wslab", k);
     let n = |s: &str, k: &str| get(s, "node-ws", k);
+    let t = |s: &str, k: &str| get(s, "rust-tokio", k);
+    // The tokio columns only when the tokio peer ran: without it, the table is as before.
+    let tokio = medians.keys().any(|(_, server)| *server == "rust-tokio");
     let ratio = |a: Option<f64>, b: Option<f64>| match (a, b) {
         (Some(a), Some(b)) if b != 0.0 => Some(a / b),
         _ => None,
@@ -303,22 +364,56 @@ fn print_table(medians: &BTreeMap<(String, &'static str), Metrics>, machine: &st
         Some(false) => "MISSED",
         None => "–",
     };
-    println!("Medians of {runs} run(s) each, wslab and Node ws interleaved; {machine}");
+    // One table line: scenario, figure, one value per server, the ratios, target, verdict.
+    let line =
+        |scenario: &str, label: &str, values: [String; 3], ratios: [String; 2], target: &str, v: &str| {
+            let [a, b, c] = values;
+            let [rn, rt] = ratios;
+            if tokio {
+                println!("| {scenario} | {label} | {a} | {b} | {c} | {rn} | {rt} | {target} | {v} |");
+            } else {
+                println!("| {scenario} | {label} | {a} | {b} | {rn} | {target} | {v} |");
+            }
+        };
+    let clients = match client {
+        "tokio" => "tokio-tungstenite clients (--client tokio)",
+        _ => "lean clients",
+    };
+    let ran: Vec<&str> = [("wslab", "wslab"), ("node-ws", "Node ws"), ("rust-tokio", "rust-tokio")]
+        .iter()
+        .filter(|(server, _)| medians.keys().any(|(_, s)| s == server))
+        .map(|(_, label)| *label)
+        .collect();
+    let ran = match ran.as_slice() {
+        [] => "no server".to_string(),
+        [one] => format!("{one} alone"),
+        [init @ .., last] => format!("{} and {last} interleaved", init.join(", ")),
+    };
+    println!("Medians of {runs} run(s) each, {ran}, {clients}; {machine}");
     println!();
-    println!("| scenario | figure | wslab | Node ws | wslab/Node | target | |");
-    println!("|---|---|---:|---:|---:|---|---|");
+    if tokio {
+        println!(
+            "| scenario | figure | wslab | Node ws | rust-tokio | wslab/Node | wslab/tokio | target | |"
+        );
+        println!("|---|---|---:|---:|---:|---:|---:|---|---|");
+    } else {
+        println!("| scenario | figure | wslab | Node ws | wslab/Node | target | |");
+        println!("|---|---|---:|---:|---:|---|---|");
+    }
     let row = |scenario: &str, label: &str, key: &str, target: &str, ok: Option<bool>, show_ratio: bool| {
         if !medians.contains_key(&(scenario.to_string(), "wslab")) {
             return;
         }
-        let (a, b) = (w(scenario, key), n(scenario, key));
-        let r = if show_ratio {
-            ratio(a, b).map(|r| format!("{r:.2}×")).unwrap_or("–".into())
-        } else {
-            String::new()
+        let (a, b, c) = (w(scenario, key), n(scenario, key), t(scenario, key));
+        let r = |x: Option<f64>| {
+            if show_ratio {
+                ratio(a, x).map(|r| format!("{r:.2}×")).unwrap_or("–".into())
+            } else {
+                String::new()
+            }
         };
         let v = if target.is_empty() { "" } else { verdict(ok) };
-        println!("| {scenario} | {label} | {} | {} | {r} | {target} | {v} |", fmt(a), fmt(b));
+        line(scenario, label, [fmt(a), fmt(b), fmt(c)], [r(b), r(c)], target, v);
     };
     let fan_ratio = ratio(w("fanout", "delivered_per_s"), n("fanout", "delivered_per_s"));
     row("fanout", "delivered msg/s", "delivered_per_s", "≥ 8× Node", fan_ratio.map(|r| r >= 8.0), true);
@@ -388,13 +483,17 @@ fn print_table(medians: &BTreeMap<(String, &'static str), Metrics>, machine: &st
         keep.map(|k| k >= 0.9),
         true,
     );
-    if let Some(k) = keep {
-        println!(
-            "| stalled | … as a share of fanout | {:.0} % | {} | | | |",
-            k * 100.0,
-            ratio(n("stalled", "delivered_per_s"), n("fanout", "delivered_per_s"))
-                .map(|k| format!("{:.0} %", k * 100.0))
-                .unwrap_or("–".into())
+    let share = |k: Option<f64>| k.map(|k| format!("{:.0} %", k * 100.0)).unwrap_or("–".into());
+    if keep.is_some() {
+        let node = ratio(n("stalled", "delivered_per_s"), n("fanout", "delivered_per_s"));
+        let tok = ratio(t("stalled", "delivered_per_s"), t("fanout", "delivered_per_s"));
+        line(
+            "stalled",
+            "… as a share of fanout",
+            [share(keep), share(node), share(tok)],
+            Default::default(),
+            "",
+            "",
         );
     }
     row("stalled", "loss (the others)", "loss", "0", w("stalled", "loss").map(|l| l == 0.0), false);
@@ -405,14 +504,21 @@ fn print_table(medians: &BTreeMap<(String, &'static str), Metrics>, machine: &st
     };
     let closed = w("stalled", "stalled_closed");
     let code = |x: Option<f64>| x.filter(|&c| c > 0.0).map(|c| format!(" ({c:.0})")).unwrap_or_default();
+    let closed_cell = |server: &str| {
+        format!(
+            "{}{}",
+            yes(get("stalled", server, "stalled_closed")),
+            code(get("stalled", server, "stalled_close_code"))
+        )
+    };
     if closed.is_some() {
-        println!(
-            "| stalled | stalled client closed (close code) | {}{} | {}{} | | yes | {} |",
-            yes(closed),
-            code(w("stalled", "stalled_close_code")),
-            yes(n("stalled", "stalled_closed")),
-            code(n("stalled", "stalled_close_code")),
-            verdict(closed.map(|c| c >= 1.0))
+        line(
+            "stalled",
+            "stalled client closed (close code)",
+            [closed_cell("wslab"), closed_cell("node-ws"), closed_cell("rust-tokio")],
+            Default::default(),
+            "yes",
+            verdict(closed.map(|c| c >= 1.0)),
         );
     }
 

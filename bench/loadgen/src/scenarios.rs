@@ -76,16 +76,16 @@ impl Params {
     }
 }
 
-fn ms(ns: u64) -> Value {
+pub(crate) fn ms(ns: u64) -> Value {
     Value::from((ns as f64 / 1e4).round() / 100.0)
 }
 
-fn num(x: f64, digits: i32) -> Value {
+pub(crate) fn num(x: f64, digits: i32) -> Value {
     let p = 10f64.powi(digits);
     Value::from((x * p).round() / p)
 }
 
-fn latency(m: &mut Metrics, prefix: &str, h: &Hist) {
+pub(crate) fn latency(m: &mut Metrics, prefix: &str, h: &Hist) {
     m.insert(format!("{prefix}p50_ms"), ms(h.quantile(0.5)));
     m.insert(format!("{prefix}p90_ms"), ms(h.quantile(0.9)));
     m.insert(format!("{prefix}p99_ms"), ms(h.quantile(0.99)));
@@ -118,7 +118,7 @@ fn open_all(net: &mut Net, timeout: Duration, f: &mut impl FnMut(usize, Ev, u64)
 }
 
 /// Payload of a timed message: sender, sequence number, send time, padding.
-fn stamp(buf: &mut Vec<u8>, sender: u32, seq: u32, t: u64, len: usize) {
+pub(crate) fn stamp(buf: &mut Vec<u8>, sender: u32, seq: u32, t: u64, len: usize) {
     const HEX: &[u8; 16] = b"0123456789abcdef";
     buf.clear();
     for shift in (0..8).rev() {
@@ -146,7 +146,7 @@ fn hex(bytes: &[u8]) -> Option<u64> {
     Some(v)
 }
 
-fn unstamp(data: &[u8]) -> Option<(u32, u32, u64)> {
+pub(crate) fn unstamp(data: &[u8]) -> Option<(u32, u32, u64)> {
     if data.len() < 32 {
         return None;
     }

@@ -12,6 +12,8 @@ use std::time::{Duration, Instant};
 pub enum Kind {
     Wslab,
     Node,
+    /// bench/peers/rust-tokio: tokio + tokio-tungstenite.
+    Tokio,
 }
 
 impl Kind {
@@ -19,6 +21,18 @@ impl Kind {
         match self {
             Kind::Wslab => "wslab",
             Kind::Node => "node-ws",
+            Kind::Tokio => "rust-tokio",
+        }
+    }
+
+    /// Whether this server can run `scenario`: the peers have rooms and
+    /// echo, no chat or workshop.
+    pub fn can(self, scenario: &str) -> bool {
+        match self {
+            Kind::Wslab => true,
+            Kind::Node | Kind::Tokio => {
+                matches!(scenario, "fanout" | "fanout-rate" | "echo" | "conns" | "stalled")
+            }
         }
     }
 }
@@ -29,6 +43,7 @@ pub struct Programs {
     pub wslab: PathBuf,
     pub node_peer: PathBuf,
     pub node: String,
+    pub tokio_peer: PathBuf,
     pub work: PathBuf,
 }
 
@@ -71,6 +86,11 @@ impl Server {
             Kind::Node => {
                 let mut c = Command::new(&programs.node);
                 c.arg(&programs.node_peer).args(["--host", "127.0.0.1", "--port", "0"]);
+                c
+            }
+            Kind::Tokio => {
+                let mut c = Command::new(&programs.tokio_peer);
+                c.args(["--host", "127.0.0.1", "--port", "0"]);
                 c
             }
         };
@@ -136,6 +156,7 @@ pub fn default_programs(root: &Path) -> Programs {
         wslab: root.join("target/release/wslab"),
         node_peer: root.join("bench/peers/node-ws/server.js"),
         node: "node".into(),
+        tokio_peer: root.join("bench/peers/rust-tokio/target/release/rust-tokio-peer"),
         work: std::env::temp_dir().join("wslab-bench"),
     }
 }
