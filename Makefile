@@ -75,4 +75,4 @@ conformance:
 ## (docs/performance.md). QUICK=1: a short run, under a minute.
 QUICK ?=
 bench:
-	QUICK=$(QUICK) sh bench/run.sh
+	QUICK=$(QUICK) sh bench/run.sh $(ARGS)

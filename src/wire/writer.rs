@@ -64,6 +64,9 @@ pub struct Writer {
 struct State {
     /// The TLS session, when the connection speaks TLS.
     tls: Option<Box<TlsSession>>,
+    /// Threads waiting in [`Writer::wait_drained`] (a notify costs a system
+    /// call, so only when somebody waits).
+    waiters: usize,
     /// Whole write units (wire bytes: ciphertext with TLS), oldest first.
     pending: VecDeque<Bytes>,
     /// Bytes of the front unit already sent.
@@ -237,7 +240,9 @@ impl Writer {
             if left.is_zero() {
                 return false;
             }
+            state.waiters += 1;
             state = self.drained.wait_timeout(state, left).unwrap_or_else(|e| e.into_inner()).0;
+            state.waiters -= 1;
         }
         true
     }
@@ -291,8 +296,9 @@ impl Writer {
     /// Sends pending units without blocking until the socket is full.
     fn try_send(&self, state: &mut State) {
         while !state.pending.is_empty() {
-            let (slices, total) = slices(state);
-            match SockRef::from(&self.socket).send_vectored_with_flags(&slices, SEND_FLAGS) {
+            let mut slices = [IoSlice::new(&[]); MAX_SLICES];
+            let (count, total) = fill(&mut slices, state);
+            match SockRef::from(&self.socket).send_vectored_with_flags(&slices[..count], SEND_FLAGS) {
                 Ok(n) => {
                     advance(state, n);
                     if n < total {
@@ -357,7 +363,9 @@ impl Writer {
             state.fin = false;
             let _ = self.socket.shutdown(Shutdown::Write);
         }
-        self.drained.notify_all();
+        if state.waiters > 0 {
+            self.drained.notify_all();
+        }
     }
 
     fn break_off(&self, state: &mut State) {
@@ -367,21 +375,24 @@ impl Writer {
         state.sent = 0;
         self.backlog.store(0, Ordering::Relaxed);
         let _ = self.socket.shutdown(Shutdown::Both);
-        self.drained.notify_all();
+        if state.waiters > 0 {
+            self.drained.notify_all();
+        }
     }
 }
 
-/// The pending units as slices for one send (the first from where it was
-/// left off), and how many bytes they hold.
-fn slices(state: &State) -> (Vec<IoSlice<'_>>, usize) {
-    let mut slices = Vec::with_capacity(state.pending.len().min(MAX_SLICES));
+/// Points `slices` at the pending units for one send (the first from where
+/// it was left off); returns how many slices and how many bytes.
+fn fill<'a>(slices: &mut [IoSlice<'a>; MAX_SLICES], state: &'a State) -> (usize, usize) {
     let mut total = 0;
-    for (i, unit) in state.pending.iter().take(MAX_SLICES).enumerate() {
+    let mut count = 0;
+    for (slot, (i, unit)) in slices.iter_mut().zip(state.pending.iter().enumerate()) {
         let bytes = if i == 0 { &unit[state.sent..] } else { &unit[..] };
         total += bytes.len();
-        slices.push(IoSlice::new(bytes));
+        *slot = IoSlice::new(bytes);
+        count += 1;
     }
-    (slices, total)
+    (count, total)
 }
 
 /// Takes `n` sent bytes off the front of the pending units.
