@@ -51,7 +51,7 @@ impl Params {
             rate_secs: 5.0,
             echo_k: 4,
             echo_secs: 5.0,
-            conns: 10_000,
+            conns: 15_000,
             idle_secs: 5.0,
             chat_clients: 300,
             chat_interval_ms: 10.0,
