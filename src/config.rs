@@ -87,9 +87,10 @@ Options:
 
 Limits (durations: 10s, 500ms; sizes: 1048576, 64KiB, 16MiB):
   --max-connections N       connections at once; beyond it HTTP 503 [default: 15000]
-                            (lowered at start to what vm.max_map_count allows: 8 per client)
+                            (lowered at start to what the open-file limit and
+                            vm.max_map_count allow: 1 file, 4 mappings per connection)
   --max-message-size SIZE   largest WebSocket message; beyond it close 1009 [default: 1MiB]
-  --outbox-size N           queued outgoing messages per client; beyond it close 1008 [default: 1024]
+  --outbox-size N           messages waiting to go out to one client; beyond it close 1008 [default: 1024]
   --handshake-timeout DUR   time to send a request head [default: 10s]
   --ping-interval DUR       keepalive ping; silent for 2 intervals is closed; 0 turns it off [default: 30s]
   --allow-origin ORIGIN     allowed WebSocket Origin, repeatable; others get 403 [default: any]

@@ -186,6 +186,85 @@ impl Writer {
         self.push_on(state);
     }
 
+    /// Queues `units[i]` for each `i` of `order`, in that order, and sends
+    /// what the socket takes now, straight from `units` (the dispatcher's
+    /// round): only what the socket did not take is kept (a reference
+    /// count, no copy). After a close, or once the socket failed, nothing.
+    pub fn send_indexed(self: &Arc<Self>, units: &[Bytes], order: &[u32]) {
+        let mut state = self.lock();
+        if state.closed || state.broken {
+            return;
+        }
+        let pick = |i: &u32| &units[*i as usize];
+        if state.tls.is_some() {
+            for unit in order.iter().map(pick) {
+                let unit = encrypt(&mut state, unit);
+                state.pending.push_back(unit);
+            }
+        } else if !state.pending.is_empty() || state.corked || state.flushing {
+            state.pending.extend(order.iter().map(pick).cloned());
+        } else {
+            let left = self.send_now(order.iter().map(pick), order.len(), &mut state);
+            state.pending.extend(order[order.len() - left.0..].iter().map(pick).cloned());
+            state.sent = left.1;
+        }
+        self.push_on(state);
+    }
+
+    /// Sends `count` units without blocking, with nothing pending before
+    /// them; returns how many were not wholly sent, and how much of the
+    /// first of those was.
+    fn send_now<'a>(
+        &self,
+        units: impl Iterator<Item = &'a Bytes> + Clone,
+        count: usize,
+        state: &mut State,
+    ) -> (usize, usize) {
+        let mut done = 0; // units wholly sent
+        let mut offset = 0; // bytes of unit `done` sent
+        while done < count {
+            let mut slices = [IoSlice::new(&[]); MAX_SLICES];
+            let mut total = 0;
+            let mut n_slices = 0;
+            for (slot, (i, unit)) in slices.iter_mut().zip(units.clone().skip(done).enumerate()) {
+                let bytes = if i == 0 { &unit[offset..] } else { &unit[..] };
+                total += bytes.len();
+                *slot = IoSlice::new(bytes);
+                n_slices += 1;
+            }
+            match SockRef::from(&self.socket).send_vectored_with_flags(&slices[..n_slices], SEND_FLAGS) {
+                Ok(mut n) => {
+                    let full = n == total;
+                    for unit in units.clone().skip(done) {
+                        let left = unit.len() - offset;
+                        if n >= left {
+                            n -= left;
+                            done += 1;
+                            offset = 0;
+                        } else {
+                            offset += n;
+                            break;
+                        }
+                        if n == 0 {
+                            break;
+                        }
+                    }
+                    if !full {
+                        break; // the socket is full
+                    }
+                }
+                Err(e) if e.kind() == io::ErrorKind::Interrupted => {}
+                Err(e) if e.kind() == io::ErrorKind::WouldBlock => break,
+                Err(e) => {
+                    debug!("send failed: {e}");
+                    self.break_off(state);
+                    return (0, 0);
+                }
+            }
+        }
+        (count - done, offset)
+    }
+
     /// Queues one unit; see [`Writer::send`].
     pub fn send_one(self: &Arc<Self>, unit: Bytes) {
         let mut units = vec![unit];
@@ -572,6 +651,22 @@ mod tests {
         assert!(got.iter().all(|&b| b == 7));
         assert!(writer.wait_drained(Duration::from_secs(10)));
         assert_eq!(writer.backlog(), 0);
+    }
+
+    #[test]
+    fn a_round_sent_from_the_table_keeps_what_did_not_fit_in_order() {
+        let (writer, mut peer) = pair(None);
+        // Units of distinct bytes, far more than the socket takes at once,
+        // picked out of order and one twice.
+        let units: Vec<Bytes> = (0u8..8).map(|b| Bytes::from(vec![b; 512 * 1024])).collect();
+        let order = [3u32, 1, 4, 1, 5, 0, 2, 6, 7];
+        writer.send_indexed(&units, &order);
+        assert!(writer.backlog() > 0, "4.5 MiB do not fit at once");
+        let got = read_exactly(&mut peer, order.len() * 512 * 1024);
+        for (chunk, &i) in got.chunks(512 * 1024).zip(&order) {
+            assert!(chunk.iter().all(|&b| b == i as u8), "unit {i} out of place");
+        }
+        assert!(writer.wait_drained(Duration::from_secs(10)));
     }
 
     #[test]
