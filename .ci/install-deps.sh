@@ -10,8 +10,10 @@ command -v python3 >/dev/null 2>&1 || missing="$missing python3"
 [ -z "$missing" ] && exit 0
 if [ "$(id -u)" = 0 ] && command -v apt-get >/dev/null 2>&1; then
   echo "installing:$missing"
+  # An install cut off earlier leaves dpkg needing --configure first.
   (apt-get install -y -q --no-install-recommends $missing >/dev/null 2>&1 ||
-    { apt-get update -q >/dev/null 2>&1 && apt-get install -y -q --no-install-recommends $missing >/dev/null; }) ||
+    { dpkg --configure -a >/dev/null 2>&1; apt-get update -q >/dev/null 2>&1 &&
+      apt-get install -y -q --no-install-recommends $missing >/dev/null; }) ||
     echo "WARNING: could not install$missing; tests that need them will say they skipped"
 else
   echo "WARNING: missing$missing and not root with apt; tests that need them will say they skipped"

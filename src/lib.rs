@@ -37,19 +37,23 @@
 #![forbid(unsafe_code)]
 #![warn(missing_docs)]
 
+pub mod app;
 pub mod apps;
 pub mod config;
 pub mod conn;
 pub mod dispatch;
 pub mod error;
 pub mod http;
+pub mod routes;
 pub mod server;
 mod state;
 pub mod tls;
 pub mod wire;
 
-pub use apps::{ApiRequest, ApiResponse, App, Ctx, Message, Notifier, Registration};
+pub use app::{
+    ApiRequest, ApiResponse, App, ClientId, ClientInfo, ClientKind, Closed, Ctx, Message, Notifier,
+    Registration, TestCtx,
+};
 pub use config::Config;
-pub use dispatch::{ClientId, ClientInfo, ClientKind};
 pub use error::{Error, Result};
 pub use server::{Running, Server, Stopper};

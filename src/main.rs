@@ -5,14 +5,14 @@ use std::process::ExitCode;
 use log::info;
 use signal_hook::consts::{SIGINT, SIGTERM};
 use signal_hook::iterator::Signals;
-use wslab::config::{Command, Config, HELP};
+use wslab::config::{help, Command, Config};
 use wslab::Server;
 
 fn main() -> ExitCode {
     let config = match Config::from_args(std::env::args().skip(1)) {
         Ok(Command::Run(config)) => *config,
         Ok(Command::Help) => {
-            print!("{HELP}");
+            print!("{}", help(&wslab::apps::root_choices()));
             return ExitCode::SUCCESS;
         }
         Err(e) => {

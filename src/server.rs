@@ -10,12 +10,14 @@ use std::time::{Duration, Instant};
 use crossbeam_channel::bounded;
 use log::{debug, error, info, warn};
 
-use crate::apps::{self, App, Mount, Registration, Routes};
-use crate::config::Config;
+use crate::app::{App, Mount, Registration};
+use crate::apps;
+use crate::config::{Config, DEFAULT_ROOT_APP};
 use crate::conn;
 use crate::dispatch::{Dispatcher, Event, Slot};
 use crate::error::{Error, Result};
 use crate::http::Response;
+use crate::routes::Routes;
 use crate::state::Shared;
 use crate::tls::TlsConfig;
 use crate::wire::flusher::MAX_FLUSHERS;
@@ -127,7 +129,7 @@ fn mapping_limit(configured: usize) -> (usize, Option<String>) {
 /// struct Shout;
 /// impl App for Shout {
 ///     fn on_message(&mut self, ctx: &mut Ctx, client: ClientId, message: Message) {
-///         if let Message::Text(text) = message {
+///         if let Some(text) = message.as_text() {
 ///             ctx.broadcast(text.to_uppercase());
 ///         }
 ///     }
@@ -145,30 +147,27 @@ pub struct Server {
 }
 
 impl Server {
-    /// A server with wslab's built-in apps (echo, rooms, ...).
+    /// A server with wslab's built-in apps (echo, rooms, ...), see
+    /// [`apps::builtin`]. Apps that read files (`--workshops`) do so at
+    /// [`Server::start`].
     ///
     /// # Errors
     ///
-    /// An app's files (such as `--workshops`) could not be read or are invalid.
+    /// None today; kept so that a failing built-in app can say so here.
     pub fn new(config: Config) -> Result<Server> {
-        let apps = apps::builtin(&config)?;
-        Ok(Server { config, apps, on_listening: None })
+        Ok(Server { config, apps: apps::builtin(), on_listening: None })
     }
 
-    /// A server with no apps at all; mount your own.
+    /// A server with no apps at all; mount your own. Unless `--root-app`
+    /// names one of them, nothing answers upgrades on `/`.
     pub fn empty(config: Config) -> Server {
         Server { config, apps: Vec::new(), on_listening: None }
     }
 
-    /// Mounts `app` on the WebSocket path `path`, under `name` (logs, `/api/status`).
-    pub fn mount(&mut self, name: &str, path: &'static str, app: impl App) -> &mut Self {
-        self.register(Registration {
-            name: name.into(),
-            mount: Mount::Path(path),
-            api: vec![],
-            backends: false,
-            app: Box::new(app),
-        })
+    /// Mounts `app` on the WebSocket path `path`, under `name` (logs,
+    /// `/api/status`, `--root-app`).
+    pub fn mount(&mut self, name: &str, path: &str, app: impl App) -> &mut Self {
+        self.register(Registration::new(name, path, app))
     }
 
     /// Adds an app with full control over its mount and `/api` routes.
@@ -190,17 +189,29 @@ impl Server {
     /// # Errors
     ///
     /// [`Error::PortInUse`] when the port is taken, [`Error::Usage`] when
-    /// `--root-app` names an app that is not mounted, [`Error::Io`] otherwise.
+    /// `--root-app` names an app that is not mounted, [`Error::File`] when
+    /// an app's files are missing or invalid, [`Error::Io`] otherwise.
     pub fn start(self) -> Result<Running> {
         let Server { mut config, apps, on_listening } = self;
-        let (max_connections, limited) = connection_limit(config.max_connections);
-        config.max_connections = max_connections;
         let mut routes = Routes::default();
+        let root_choices: Vec<String> = apps.iter().map(|r| r.root_name().to_string()).collect();
+        match apps.iter().position(|r| r.root_name() == config.root_app) {
+            Some(id) => routes.exact("/", id, &apps[id].root.1),
+            // The default root (`lobby`) is optional: a server without the rooms app has none.
+            None if config.root_app == DEFAULT_ROOT_APP => {}
+            None => {
+                return Err(Error::Usage(format!(
+                    "--root-app {}: no such app; choose one of {}",
+                    config.root_app,
+                    root_choices.join(", ")
+                )))
+            }
+        }
         let mut slots = Vec::new();
         for (id, reg) in apps.into_iter().enumerate() {
-            match reg.mount {
+            match &reg.mount {
                 Mount::Path(path) => routes.exact(path, id, ""),
-                Mount::Prefix(prefix, valid) => routes.prefix(prefix, id, valid),
+                Mount::Prefix(prefix, valid) => routes.prefix(prefix, id, *valid),
             }
             for path in &reg.api {
                 routes.api(path, id);
@@ -208,16 +219,11 @@ impl Server {
             if reg.backends {
                 routes.backends(id);
             }
-            slots.push(Slot { name: reg.name, app: reg.app });
+            let app = (reg.build)(&config)?;
+            slots.push(Slot { name: reg.name, app });
         }
-        let root = if config.root_app == "lobby" { "room" } else { config.root_app.as_str() };
-        match slots.iter().position(|s| s.name == root) {
-            Some(id) => routes.exact("/", id, if root == "room" { "lobby" } else { "" }),
-            None if config.root_app == "lobby" && slots.is_empty() => {}
-            None => {
-                return Err(Error::Usage(format!("--root-app {}: no such app is mounted", config.root_app)))
-            }
-        }
+        let (max_connections, limited) = connection_limit(config.max_connections);
+        config.max_connections = max_connections;
 
         let tls = load_tls(&config)?;
         let listener = TcpListener::bind((config.host, config.port)).map_err(|e| match e.kind() {

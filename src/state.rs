@@ -8,9 +8,9 @@ use std::time::Instant;
 
 use crossbeam_channel::Sender;
 
-use crate::apps::Routes;
 use crate::config::Config;
 use crate::dispatch::Event;
+use crate::routes::Routes;
 use crate::tls::TlsConfig;
 use crate::wire::Flushers;
 

@@ -186,8 +186,8 @@ fn a_stalled_client_is_closed_with_1008_and_nobody_else_waits() {
 struct Grenade;
 
 impl App for Grenade {
-    fn on_message(&mut self, ctx: &mut Ctx, client: ClientId, message: Message) {
-        if message.to_text().unwrap_or("") == "boom" {
+    fn on_message(&mut self, ctx: &mut Ctx, client: ClientId, message: wslab::Message) {
+        if message.as_text() == Some("boom") {
             panic!("the student's app panicked");
         }
         ctx.send(client, message);

@@ -18,8 +18,7 @@ use log::{debug, info};
 use serde::Serialize;
 use serde_json::{Map, Value};
 
-use super::{App, Ctx, Message};
-use crate::dispatch::ClientId;
+use crate::app::{App, ClientId, Ctx, Message};
 
 /// The longest name, in characters (Unicode code points), after trimming.
 pub const MAX_NAME_CHARS: usize = 32;
@@ -165,7 +164,6 @@ impl Chat {
             Message::Binary(_) => {
                 return Err(fault(Code::BadJson, "binary messages are not accepted: send JSON as text"))
             }
-            _ => return Ok(()),
         };
         let value: Value = serde_json::from_str(text)
             .map_err(|e| fault(Code::BadJson, format!("the message is not valid JSON: {e}")))?;

@@ -1,7 +1,6 @@
 //! `/ws/echo`: every text or binary message goes back to its sender, unchanged.
 
-use super::{App, Ctx, Message};
-use crate::dispatch::ClientId;
+use crate::app::{App, ClientId, Ctx, Message};
 
 /// The echo app (spec §3.1); the endpoint the Autobahn suite runs against.
 #[derive(Debug, Default)]

@@ -13,8 +13,7 @@ use std::collections::HashMap;
 use log::{debug, info};
 use serde_json::{json, Map, Value};
 
-use super::{ApiRequest, ApiResponse, App, Ctx, Message};
-use crate::dispatch::{ClientId, ClientKind};
+use crate::app::{ApiRequest, ApiResponse, App, ClientId, ClientKind, Ctx, Message};
 
 /// Where the relay is mounted; plain-socket backends join the app found here.
 pub const PATH: &str = "/ws/relay";
@@ -188,10 +187,9 @@ impl App for Relay {
         let outcome = match &message {
             Message::Text(text) => self.route(ctx, Some(client), kind == ClientKind::WebSocket, text),
             Message::Binary(_) => Outcome::Refused(Refusal::Binary),
-            _ => return,
         };
         match outcome {
-            Outcome::Quit => ctx.close(client, 1000, "quit"),
+            Outcome::Quit => ctx.close_with(client, 1000, "quit"),
             Outcome::Refused(why) => ctx.send(client, error_line(&why.message())),
             // A socket client reads one line per message it sent.
             Outcome::Delivered(n) if !kind.is_websocket() => {

@@ -1,8 +1,7 @@
 //! `/ws/room/NAME` (and `/` as room `lobby`): every message goes to everyone
 //! in the room, the sender included.
 
-use super::{App, Ctx, Message};
-use crate::dispatch::ClientId;
+use crate::app::{App, ClientId, Ctx, Message};
 
 /// The rooms app (spec §3.2). The room is the path parameter of the client.
 #[derive(Debug, Default)]
@@ -21,9 +20,7 @@ impl App for Rooms {
     }
 
     fn on_message(&mut self, ctx: &mut Ctx, client: ClientId, message: Message) {
-        if let Some(room) = ctx.info(client).map(|i| i.param.clone()) {
-            ctx.broadcast_room(&room, message);
-        }
+        ctx.broadcast_rooms_of(client, message);
     }
 }
 

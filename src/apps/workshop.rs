@@ -55,9 +55,8 @@ use log::{debug, error, info, warn};
 use serde::{Deserialize, Serialize};
 use serde_json::{json, Value};
 
-use super::{ApiRequest, ApiResponse, App, Ctx, Message};
+use crate::app::{ApiRequest, ApiResponse, App, ClientId, Ctx, Message};
 use crate::config::Config;
-use crate::dispatch::ClientId;
 use crate::error::{Error, Result};
 
 /// The data file's name inside `--data`.

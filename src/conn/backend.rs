@@ -17,14 +17,15 @@ use std::time::{Duration, Instant};
 
 use crossbeam_channel::{bounded, Sender};
 use log::{debug, info};
-use tungstenite::{Bytes, Message};
+use tungstenite::Bytes;
 
 use super::attach;
 use super::classify::PHP_GREETING;
 use super::framer::{Frame, Framer};
 use super::link::Link;
 use super::stream::Stream;
-use crate::dispatch::{ClientId, ClientInfo, ClientKind, Event};
+use crate::app::{ClientId, ClientInfo, ClientKind, Message};
+use crate::dispatch::Event;
 use crate::error::Result;
 use crate::state::Shared;
 use crate::wire::encode::error_line;
@@ -59,7 +60,7 @@ pub(crate) fn serve(
         return refuse(stream, "expected the greeting \"php process\" and an empty line");
     }
 
-    let info = ClientInfo { peer, kind: ClientKind::Socket { greeted }, param: String::new(), app };
+    let info = ClientInfo::new(0, peer, ClientKind::Socket { greeted }).with_app(app);
     let Some((id, link)) = attach(stream, &mut buf, info, None, server)? else {
         return Ok(());
     };

@@ -29,7 +29,8 @@ use std::time::{Duration, Instant};
 
 use log::{debug, warn};
 
-use crate::dispatch::{ClientId, ClientInfo, Event};
+use crate::app::{ClientId, ClientInfo};
+use crate::dispatch::Event;
 use crate::error::{Error, Result};
 use crate::http::Response;
 use crate::state::Shared;
@@ -52,7 +53,7 @@ pub const WRITE_TIMEOUT: Duration = Duration::from_secs(10);
 pub(crate) fn attach(
     stream: Stream,
     unread: &mut Vec<u8>,
-    info: ClientInfo,
+    mut info: ClientInfo,
     first: Option<&[u8]>,
     server: &Arc<Shared>,
 ) -> Result<Option<(ClientId, Link)>> {
@@ -61,6 +62,7 @@ pub(crate) fn attach(
     socket.set_write_timeout(Some(WRITE_TIMEOUT))?;
     let writer = Writer::new(socket, tls, first, server.flushers.clone(), server.started);
     let id = server.next_id();
+    info.id = id;
     if server.events.send(Event::Open { id, info, writer: writer.clone() }).is_err()
         || server.stopping.load(Ordering::SeqCst)
     {

@@ -4,8 +4,12 @@
 
 use tungstenite::handshake::derive_accept_key;
 
-use crate::apps::{Route, Routes};
+use std::net::SocketAddr;
+
+use crate::app::client::{parse_query, KEPT_HEADERS};
+use crate::app::{ClientInfo, ClientKind};
 use crate::http::{Request, Response};
+use crate::routes::{Route, Routes};
 
 /// An upgrade that passed every check.
 #[derive(Debug, PartialEq, Eq)]
@@ -14,6 +18,26 @@ pub struct Accepted {
     pub route: Route,
     /// The 101 response, head only.
     pub response: String,
+    /// The subprotocol chosen (the first one offered), if any.
+    pub subprotocol: Option<String>,
+}
+
+impl Accepted {
+    /// What the app will know of the client: the route, the path, the
+    /// query, the headers it may look at, the subprotocol.
+    pub fn client_info(&self, req: &Request, peer: SocketAddr) -> ClientInfo {
+        let mut info = ClientInfo::new(0, peer, ClientKind::WebSocket).with_app(self.route.app);
+        info.path = req.path().to_string();
+        info.param = self.route.param.clone();
+        let query = req.target.split_once('?').map_or("", |(_, q)| q);
+        info.query = parse_query(query.split('#').next().unwrap_or(""));
+        info.headers = KEPT_HEADERS
+            .iter()
+            .filter_map(|&name| req.header(name).map(|v| (name.to_string(), v.to_string())))
+            .collect();
+        info.subprotocol = self.subprotocol.clone();
+        info
+    }
 }
 
 /// An upgrade refused before any 101.
@@ -76,11 +100,16 @@ pub fn check(req: &Request, routes: &Routes, allow_origins: &[String]) -> Result
     // A page that asks for subprotocols gets the first one back, so that
     // student code passing one still connects (browsers fail the connection
     // when the server picks none).
-    if let Some(first) = req.header("Sec-WebSocket-Protocol").and_then(|p| p.split(',').next()) {
-        response.push_str(&format!("Sec-WebSocket-Protocol: {}\r\n", first.trim()));
+    let subprotocol = req
+        .header("Sec-WebSocket-Protocol")
+        .and_then(|p| p.split(',').next())
+        .map(|first| first.trim().to_string())
+        .filter(|first| !first.is_empty());
+    if let Some(first) = &subprotocol {
+        response.push_str(&format!("Sec-WebSocket-Protocol: {first}\r\n"));
     }
     response.push_str("\r\n");
-    Ok(Accepted { route, response })
+    Ok(Accepted { route, response, subprotocol })
 }
 
 #[cfg(test)]

@@ -24,9 +24,10 @@ use tungstenite::{Message, WebSocket};
 
 use super::link::Link;
 use super::stream::Stream;
-use super::upgrade::{check, Accepted};
+use super::upgrade::check;
 use super::{attach, send_and_close};
-use crate::dispatch::{ClientId, ClientInfo, ClientKind, Event};
+use crate::app::{ClientId, ClientInfo};
+use crate::dispatch::Event;
 use crate::error::Result;
 use crate::http::Request;
 use crate::state::Shared;
@@ -55,7 +56,7 @@ pub(crate) fn upgrade(
     req: Request,
     server: &Arc<Shared>,
 ) -> Result<Option<Upgrade>> {
-    let Accepted { route, response } = match check(&req, &server.routes, &server.config.allow_origins) {
+    let accepted = match check(&req, &server.routes, &server.config.allow_origins) {
         Ok(accepted) => accepted,
         Err(refusal) => {
             if let Some(why) = refusal.log {
@@ -69,7 +70,8 @@ pub(crate) fn upgrade(
         }
     };
     let unread = buf[req.head_len..].to_vec();
-    let info = ClientInfo { peer, kind: ClientKind::WebSocket, param: route.param, app: route.app };
+    let info = accepted.client_info(&req, peer);
+    let response = accepted.response;
     // The head and its parsed headers are dropped here.
     Ok(Some(Upgrade { stream, peer, unread, info, response }))
 }
@@ -204,6 +206,11 @@ impl Client {
                 Ok(message @ (Message::Text(_) | Message::Binary(_))) => {
                     #[cfg(debug_assertions)]
                     injected_panic(&message);
+                    let message = match message {
+                        Message::Text(text) => crate::app::Message::Text(text),
+                        Message::Binary(data) => crate::app::Message::Binary(data),
+                        _ => continue,
+                    };
                     if self.events.send(Event::Message { id: self.id, message }).is_err() {
                         return Flow::Gone;
                     }
@@ -258,6 +265,9 @@ impl Client {
                 Ok(())
             }
             Flow::Fail(code, reason) => {
+                // The app's on_error hears of it (before on_close, which the leave brings).
+                let error = format!("{reason} (close {code})");
+                let _ = self.events.send(Event::Error { id: self.id, error });
                 self.leave_and_wait();
                 let frame = CloseFrame { code: CloseCode::from(code), reason: reason.into() };
                 match self.ws.close(Some(frame)) {

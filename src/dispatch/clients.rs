@@ -9,55 +9,16 @@
 
 use std::collections::{HashMap, HashSet};
 use std::hash::{BuildHasherDefault, Hasher};
-use std::net::SocketAddr;
 use std::sync::Arc;
 use std::time::Instant;
 
 use crossbeam_channel::Sender;
 use log::warn;
-use tungstenite::{Bytes, Message};
+use tungstenite::Bytes;
 
 use super::Event;
+use crate::app::{AppId, Audience, ClientId, ClientInfo, ClientKind, Clients, Message, Notifier};
 use crate::wire::{encode, Writer};
-
-/// A connection's id, unique for the life of the server; Ratchet calls it `resourceId`.
-pub type ClientId = u64;
-
-/// Index of an app in the server's app table.
-pub type AppId = usize;
-
-/// How a client is connected.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub enum ClientKind {
-    /// A WebSocket client: a browser page, or any other WebSocket library.
-    WebSocket,
-    /// A backend script on a plain TCP socket sending JSON objects (spec §3.5).
-    Socket {
-        /// It opened with the legacy greeting `php process` (and expects `ready`).
-        greeted: bool,
-    },
-}
-
-impl ClientKind {
-    /// Whether this is a WebSocket client.
-    pub fn is_websocket(self) -> bool {
-        self == ClientKind::WebSocket
-    }
-}
-
-/// What the dispatcher knows about a client, readable by apps through [`crate::Ctx::info`].
-#[derive(Debug, Clone)]
-pub struct ClientInfo {
-    /// The peer's address.
-    pub peer: SocketAddr,
-    /// How it is connected.
-    pub kind: ClientKind,
-    /// The part of the path the route matched as a parameter, e.g. the room
-    /// name of `/ws/room/NAME`; empty for exact routes.
-    pub param: String,
-    /// The app it belongs to.
-    pub(crate) app: AppId,
-}
 
 /// Hashes client ids (sequential `u64`s) with one multiplication: SipHash
 /// was 5 % of the dispatcher's time in `fanout`, and ids come from the
@@ -132,14 +93,9 @@ impl<'a> Encoded<'a> {
             })
         };
         match kind {
-            ClientKind::WebSocket => *self.frame.get_or_insert_with(|| add(encode::message(message))),
+            ClientKind::WebSocket => *self.frame.get_or_insert_with(|| add(Some(encode::message(message)))),
             ClientKind::Socket { .. } => *self.line.get_or_insert_with(|| add(encode::line(message))),
         }
-    }
-
-    /// Whether it counts as a data message (`/api/status`; not a keepalive ping).
-    fn is_data(&self) -> bool {
-        self.message.is_text() || self.message.is_binary()
     }
 }
 
@@ -170,8 +126,8 @@ pub struct Hub {
     clients: IdMap<Client>,
     /// The clients of each app, by app id.
     members: Vec<IdSet>,
-    /// The members of each room of each app.
-    rooms: HashMap<(AppId, String), IdSet>,
+    /// The members of each room, by app id and room name.
+    rooms: Vec<HashMap<String, IdSet>>,
     /// The frames and lines encoded in this round, each once.
     round: Vec<Bytes>,
     /// Clients with units queued in this round.
@@ -193,7 +149,7 @@ impl Hub {
         Hub {
             clients: IdMap::default(),
             members: vec![IdSet::default(); apps],
-            rooms: HashMap::new(),
+            rooms: (0..apps).map(|_| HashMap::new()).collect(),
             round: Vec::new(),
             dirty: Vec::new(),
             closing: Vec::new(),
@@ -221,15 +177,10 @@ impl Hub {
         close: Option<(u16, &str)>,
     ) -> Option<(ClientInfo, Arc<Writer>)> {
         let mut client = self.clients.remove(&id)?;
-        self.members[client.info.app].remove(&id);
+        let app = client.info.app();
+        self.members[app].remove(&id);
         for room in client.rooms.drain(..) {
-            let key = (client.info.app, room);
-            if let Some(set) = self.rooms.get_mut(&key) {
-                set.remove(&id);
-                if set.is_empty() {
-                    self.rooms.remove(&key);
-                }
-            }
+            remove_member(&mut self.rooms[app], &room, id);
         }
         if !client.abandoned && !client.pending.is_empty() {
             client.writer.send_indexed(&self.round, &client.pending);
@@ -248,6 +199,7 @@ impl Hub {
         Some((client.info, client.writer))
     }
 
+    #[cfg(test)]
     pub(crate) fn contains(&self, id: ClientId) -> bool {
         self.clients.contains_key(&id)
     }
@@ -268,38 +220,36 @@ impl Hub {
         self.members[app].len()
     }
 
-    pub(crate) fn members(&self, app: AppId) -> impl Iterator<Item = ClientId> + '_ {
-        self.members[app].iter().copied()
-    }
-
+    /// The members of `room` of `app`.
     pub(crate) fn room(&self, app: AppId, room: &str) -> impl Iterator<Item = ClientId> + '_ {
-        // Looking up by (AppId, String) needs an owned key; rooms are few per call.
-        self.rooms.get(&(app, room.to_string())).into_iter().flatten().copied()
+        self.rooms[app].get(room).into_iter().flatten().copied()
     }
 
     pub(crate) fn join(&mut self, app: AppId, id: ClientId, room: &str) {
         let Some(client) = self.clients.get_mut(&id) else { return };
-        if client.info.app != app || client.rooms.iter().any(|r| r == room) {
+        if client.info.app() != app || client.rooms.iter().any(|r| r == room) {
             return;
         }
         client.rooms.push(room.to_string());
-        self.rooms.entry((app, room.to_string())).or_default().insert(id);
+        match self.rooms[app].get_mut(room) {
+            Some(set) => {
+                set.insert(id);
+            }
+            None => {
+                self.rooms[app].insert(room.to_string(), IdSet::from_iter([id]));
+            }
+        }
     }
 
     pub(crate) fn leave(&mut self, app: AppId, id: ClientId, room: &str) {
         if let Some(client) = self.clients.get_mut(&id) {
             client.rooms.retain(|r| r != room);
         }
-        let key = (app, room.to_string());
-        if let Some(set) = self.rooms.get_mut(&key) {
-            set.remove(&id);
-            if set.is_empty() {
-                self.rooms.remove(&key);
-            }
-        }
+        remove_member(&mut self.rooms[app], room, id);
     }
 
     /// Queues `msg` for client `id`. A client whose outbox is full is closed with 1008.
+    #[cfg(test)]
     pub(crate) fn send(&mut self, id: ClientId, msg: &Message) {
         self.send_list(&[id], msg);
     }
@@ -315,27 +265,40 @@ impl Hub {
         }
     }
 
-    /// Queues `msg`, encoded once, for every member of `app` (or of one of
-    /// its rooms) for which `keep` holds. Returns how many got it.
+    /// Queues `msg`, encoded once, for the `audience` of `app` for which
+    /// `keep` holds. Returns how many got it.
     pub(crate) fn send_many(
         &mut self,
         app: AppId,
-        room: Option<&str>,
+        audience: Audience<'_>,
         msg: &Message,
-        mut keep: impl FnMut(ClientId, &ClientInfo) -> bool,
+        keep: &mut dyn FnMut(ClientId, &ClientInfo) -> bool,
     ) -> usize {
         let Hub { clients, members, rooms, round, dirty, closing, stats, outbox_size, .. } = self;
-        let set = match room {
-            None => Some(&members[app]),
-            Some(r) => rooms.get(&(app, r.to_string())),
-        };
         let mut queue = Queue { round, dirty, closing, stats, outbox_size: *outbox_size };
         let mut encoded = Encoded::new(msg);
         let mut sent = 0;
-        for &id in set.into_iter().flatten() {
+        let mut deliver = |id: ClientId, clients: &mut IdMap<Client>| {
             if let Some(client) = clients.get_mut(&id) {
                 if keep(id, &client.info) && queue.push(client, id, &mut encoded) {
                     sent += 1;
+                }
+            }
+        };
+        match audience {
+            Audience::App => members[app].iter().for_each(|&id| deliver(id, clients)),
+            Audience::Room(room) => {
+                rooms[app].get(room).into_iter().flatten().for_each(|&id| deliver(id, clients))
+            }
+            Audience::RoomsOf(of) => {
+                let Some(names) = clients.get(&of).map(|c| c.rooms.clone()) else { return 0 };
+                let mut seen = IdSet::default();
+                for set in names.iter().filter_map(|name| rooms[app].get(name)) {
+                    for &id in set {
+                        if seen.insert(id) {
+                            deliver(id, clients);
+                        }
+                    }
                 }
             }
         }
@@ -387,6 +350,64 @@ impl Hub {
     }
 }
 
+/// Takes `id` out of `room`; a room without members is dropped.
+fn remove_member(rooms: &mut HashMap<String, IdSet>, room: &str, id: ClientId) {
+    if let Some(set) = rooms.get_mut(room) {
+        set.remove(&id);
+        if set.is_empty() {
+            rooms.remove(room);
+        }
+    }
+}
+
+impl Clients for Hub {
+    fn send(&mut self, to: &[ClientId], message: &Message) {
+        self.send_list(to, message);
+    }
+
+    fn broadcast(
+        &mut self,
+        app: AppId,
+        audience: Audience<'_>,
+        message: &Message,
+        keep: &mut dyn FnMut(ClientId, &ClientInfo) -> bool,
+    ) -> usize {
+        self.send_many(app, audience, message, keep)
+    }
+
+    fn join(&mut self, app: AppId, client: ClientId, room: &str) {
+        Hub::join(self, app, client, room);
+    }
+
+    fn leave(&mut self, app: AppId, client: ClientId, room: &str) {
+        Hub::leave(self, app, client, room);
+    }
+
+    fn members(&self, app: AppId, room: Option<&str>) -> Vec<ClientId> {
+        match room {
+            None => self.members[app].iter().copied().collect(),
+            Some(room) => self.room(app, room).collect(),
+        }
+    }
+
+    fn rooms_of(&self, client: ClientId) -> Vec<String> {
+        self.clients.get(&client).map(|c| c.rooms.clone()).unwrap_or_default()
+    }
+
+    fn info(&self, client: ClientId) -> Option<&ClientInfo> {
+        Hub::info(self, client)
+    }
+
+    fn close(&mut self, client: ClientId, code: u16, reason: &str) {
+        Hub::close(self, client, code, reason);
+    }
+
+    fn notifier(&self, app: AppId) -> Notifier {
+        let events = self.events.clone();
+        Notifier::new(move |payload| events.send(Event::Notify { app, payload }).is_ok())
+    }
+}
+
 /// The parts of the [`Hub`] that queueing a unit touches, borrowed apart
 /// from the clients and the member and room sets being iterated.
 struct Queue<'a> {
@@ -410,8 +431,9 @@ impl Queue<'_> {
             return false;
         }
         let Some(unit) = encoded.for_kind(client.info.kind, self.round) else { return false };
+        // `/api/status` counts data messages; keepalive pings come through `push_unit` alone.
         let queued = self.push_unit(client, id, unit);
-        if queued && encoded.is_data() {
+        if queued {
             self.stats.messages_out += 1;
         }
         queued
@@ -467,7 +489,7 @@ mod tests {
     }
 
     fn info(app: AppId, kind: ClientKind) -> ClientInfo {
-        ClientInfo { peer: "127.0.0.1:1".parse().unwrap(), kind, param: String::new(), app }
+        ClientInfo::new(0, "127.0.0.1:1".parse().unwrap(), kind).with_app(app)
     }
 
     fn read_n(peer: &mut TcpStream, n: usize) -> Vec<u8> {
@@ -503,8 +525,8 @@ mod tests {
         hub.join(0, 1, "r");
         hub.join(1, 2, "r"); // the wrong app: refused
         assert_eq!(hub.room(0, "r").collect::<Vec<_>>(), vec![1]);
-        assert_eq!(hub.send_many(0, Some("r"), &Message::text("room"), |_, _| true), 1);
-        assert_eq!(hub.send_many(0, None, &Message::text("all"), |id, _| id != 1), 1);
+        assert_eq!(hub.send_many(0, Audience::Room("r"), &Message::text("room"), &mut |_, _| true), 1);
+        assert_eq!(hub.send_many(0, Audience::App, &Message::text("all"), &mut |id, _| id != 1), 1);
         hub.send(3, &Message::text("x"));
         hub.flush();
         assert_eq!(read_n(&mut a, 6), [0x81, 4, b'r', b'o', b'o', b'm']);
@@ -512,6 +534,22 @@ mod tests {
         assert_eq!(read_n(&mut other_app, 3), [0x81, 1, b'x']);
         hub.leave(0, 1, "r");
         assert_eq!(hub.room(0, "r").count(), 0);
+    }
+
+    #[test]
+    fn a_broadcast_to_the_rooms_of_a_client_reaches_each_member_once() {
+        let mut hub = hub(16);
+        let mut a = add(&mut hub, 1, 0);
+        let mut b = add(&mut hub, 2, 0);
+        let _c = add(&mut hub, 3, 0);
+        for room in ["x", "y"] {
+            hub.join(0, 1, room);
+            hub.join(0, 2, room);
+        }
+        assert_eq!(hub.send_many(0, Audience::RoomsOf(1), &Message::text("m"), &mut |_, _| true), 2);
+        hub.flush();
+        assert_eq!(read_n(&mut a, 3), [0x81, 1, b'm']);
+        assert_eq!(read_n(&mut b, 3), [0x81, 1, b'm']);
     }
 
     #[test]
@@ -542,7 +580,7 @@ mod tests {
         // Doomed: later sends are refused, and a second close is not asked for.
         hub.close(1, 1000, "bye");
         assert_eq!(hub.closing.len(), 1);
-        assert_eq!(hub.send_many(0, None, &Message::text("x"), |_, _| true), 0);
+        assert_eq!(hub.send_many(0, Audience::App, &Message::text("x"), &mut |_, _| true), 0);
     }
 
     #[test]

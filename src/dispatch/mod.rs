@@ -7,18 +7,17 @@ pub mod clients;
 use std::any::Any;
 use std::cmp::Reverse;
 use std::collections::BinaryHeap;
-use std::panic::{catch_unwind, AssertUnwindSafe};
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 
 use crossbeam_channel::{at, never, select, tick, Receiver, Sender};
-use log::{debug, error, info, warn};
+use log::{debug, info, warn};
 use serde_json::{json, Value};
-use tungstenite::Message;
 
-use crate::apps::{ApiRequest, ApiResponse, App, Ctx};
+use crate::app::hooks::guarded;
+use crate::app::{ApiRequest, ApiResponse, App, AppId, ClientId, ClientInfo, ClientKind, Ctx, Message};
 use crate::wire::Writer;
-pub use clients::{AppId, ClientId, ClientInfo, ClientKind, Hub};
+pub use clients::Hub;
 
 /// How many events the dispatcher handles before it writes what they sent.
 /// Bounds the latency a long burst can add to the first message in it.
@@ -218,8 +217,9 @@ impl Dispatcher {
         true
     }
 
-    /// Calls one app hook under `catch_unwind`, then carries out the closes it asked for.
-    /// A panic is logged with the app and client, and that client is closed with 1011.
+    /// Calls one app hook (see [`guarded`]: a panic is logged, `on_error`
+    /// hears of it and the client is closed with 1011), then carries out
+    /// the closes it asked for.
     fn call(
         &mut self,
         app: AppId,
@@ -229,20 +229,7 @@ impl Dispatcher {
     ) {
         let slot = &mut self.apps[app];
         let mut ctx = Ctx::new(&mut self.hub, app);
-        let result = catch_unwind(AssertUnwindSafe(|| f(slot.app.as_mut(), &mut ctx)));
-        if let Err(panic) = result {
-            let what = panic_message(&panic);
-            match client {
-                Some(id) => {
-                    error!(
-                        "app {}: panic in {hook} for client {id}: {what}; closing it with 1011",
-                        slot.name
-                    );
-                    self.hub.close(id, 1011, "internal error");
-                }
-                None => error!("app {}: panic in {hook}: {what}", slot.name),
-            }
-        }
+        guarded(slot.app.as_mut(), &mut ctx, &slot.name, hook, client, f);
         self.process_closes();
     }
 
@@ -258,9 +245,7 @@ impl Dispatcher {
             let id = req.id;
             let slot = &mut self.apps[info.app];
             let mut ctx = Ctx::new(&mut self.hub, info.app);
-            if let Err(panic) = catch_unwind(AssertUnwindSafe(|| slot.app.on_close(&mut ctx, id))) {
-                error!("app {}: panic in on_close for client {id}: {}", slot.name, panic_message(&panic));
-            }
+            guarded(slot.app.as_mut(), &mut ctx, &slot.name, "on_close", None, |a, ctx| a.on_close(ctx, id));
         }
     }
 
@@ -310,15 +295,5 @@ impl Dispatcher {
             self.call(app, None, "on_stop", |a, ctx| a.on_stop(ctx));
         }
         debug!("apps stopped in {:?}", started.elapsed());
-    }
-}
-
-fn panic_message(panic: &Box<dyn Any + Send>) -> String {
-    if let Some(s) = panic.downcast_ref::<&str>() {
-        s.to_string()
-    } else if let Some(s) = panic.downcast_ref::<String>() {
-        s.clone()
-    } else {
-        "unknown panic".to_string()
     }
 }

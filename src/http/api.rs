@@ -6,7 +6,7 @@ use crossbeam_channel::bounded;
 use serde_json::json;
 
 use super::{Request, Response};
-use crate::apps::ApiRequest;
+use crate::app::ApiRequest;
 use crate::dispatch::Event;
 use crate::state::Shared;
 

@@ -2,7 +2,9 @@
 //! frames are not masked, so the same bytes go to every recipient) and the
 //! JSON lines of plain-socket backends.
 
-use tungstenite::{Bytes, Message};
+use tungstenite::Bytes;
+
+use crate::app::Message;
 
 /// Opcode of a text frame.
 pub const TEXT: u8 = 0x1;
@@ -36,19 +38,12 @@ pub fn frame(opcode: u8, payload: &[u8]) -> Bytes {
     Bytes::from(out)
 }
 
-/// The frame of a message; `None` for a raw `Message::Frame`, which apps never send.
-pub fn message(message: &Message) -> Option<Bytes> {
-    Some(match message {
+/// The frame of a message.
+pub fn message(message: &Message) -> Bytes {
+    match message {
         Message::Text(text) => frame(TEXT, text.as_bytes()),
         Message::Binary(data) => frame(BINARY, data),
-        Message::Ping(data) => frame(PING, data),
-        Message::Pong(data) => frame(PONG, data),
-        Message::Close(close) => match close {
-            Some(c) => close_frame(c.code.into(), &c.reason),
-            None => frame(CLOSE, &[]),
-        },
-        Message::Frame(_) => return None,
-    })
+    }
 }
 
 /// A close frame with `code` and `reason` (cut to fit the 125-byte control

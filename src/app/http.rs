@@ -1,0 +1,35 @@
+//! The HTTP requests an app answers on its `/api` routes.
+
+use serde_json::Value;
+
+/// An HTTP request handed to [`crate::App::on_request`].
+#[derive(Debug, Clone)]
+pub struct ApiRequest {
+    /// `GET`, `POST`, ...
+    pub method: String,
+    /// The path, without the query string.
+    pub path: String,
+    /// The request body (at most 64 KiB).
+    pub body: Vec<u8>,
+}
+
+/// The answer to an [`ApiRequest`]: a status and a JSON body.
+#[derive(Debug, Clone, PartialEq)]
+pub struct ApiResponse {
+    /// HTTP status code.
+    pub status: u16,
+    /// JSON body.
+    pub body: Value,
+}
+
+impl ApiResponse {
+    /// `200` with `body`.
+    pub fn ok(body: Value) -> Self {
+        ApiResponse { status: 200, body }
+    }
+
+    /// `status` with `{"ok":false,"error":message}`.
+    pub fn error(status: u16, message: &str) -> Self {
+        ApiResponse { status, body: serde_json::json!({"ok": false, "error": message}) }
+    }
+}
