@@ -7,9 +7,7 @@
 //! are replayed to each newcomer. Errors answer the sender only and leave the
 //! connection open.
 //!
-//! The logic lives in [`Chat::handle`] and [`Chat::leave`], which return the
-//! messages to hand out instead of sending them, so that the unit tests at the
-//! bottom of this file can drive it without a server.
+//! The unit tests at the bottom drive it through [`crate::TestCtx`], no server.
 
 use std::collections::{BTreeMap, HashMap, VecDeque};
 use std::time::{SystemTime, UNIX_EPOCH};
@@ -28,9 +26,6 @@ pub const MAX_TEXT_CHARS: usize = 2000;
 
 /// How many `chat` messages the history keeps (the newest ones).
 pub const HISTORY_LEN: usize = 50;
-
-/// Text to hand out: one encoded message and the clients it goes to.
-pub type Delivery = (Vec<ClientId>, String);
 
 /// The chat app (spec §3.3).
 #[derive(Debug, Default)]
@@ -130,34 +125,28 @@ fn valid_name(user: Option<&Value>) -> Result<String, Fault> {
 }
 
 impl Chat {
-    /// Handles one message from `client`, with `now_ms` as the time for a
-    /// `chat`. Returns what to send to whom, in order.
-    pub fn handle(&mut self, client: ClientId, message: &Message, now_ms: u64) -> Vec<Delivery> {
-        let mut out = Vec::new();
-        if let Err(e) = self.dispatch(client, message, now_ms, &mut out) {
+    /// Handles one message from `client`, with `now_ms` as the time for a `chat`.
+    fn handle(&mut self, ctx: &mut Ctx, client: ClientId, message: &Message, now_ms: u64) {
+        if let Err(e) = self.dispatch(ctx, client, message, now_ms) {
             debug!("chat: client {client}: error {:?}: {}", e.code, e.message);
-            out.push((vec![client], encode(&Out::Error { code: e.code, message: &e.message })));
+            ctx.send(client, encode(&Out::Error { code: e.code, message: &e.message }));
         }
-        out
     }
 
     /// `client` is gone: forgets its name and tells the others it left.
-    pub fn leave(&mut self, client: ClientId) -> Vec<Delivery> {
-        let Some(name) = self.names.remove(&client) else { return Vec::new() };
+    fn leave(&mut self, ctx: &mut Ctx, client: ClientId) {
+        let Some(name) = self.names.remove(&client) else { return };
         self.by_name.remove(&name);
         info!("chat: client {client} left ({name:?})");
-        if self.names.is_empty() {
-            return Vec::new();
-        }
-        vec![(self.logged_in(), encode(&Out::Leave { user: &name }))]
+        ctx.send_to(&self.logged_in(), encode(&Out::Leave { user: &name }));
     }
 
     fn dispatch(
         &mut self,
+        ctx: &mut Ctx,
         client: ClientId,
         message: &Message,
         now_ms: u64,
-        out: &mut Vec<Delivery>,
     ) -> Result<(), Fault> {
         let text = match message {
             Message::Text(text) => text.as_str(),
@@ -172,10 +161,10 @@ impl Chat {
         };
         match object.get("type") {
             Some(Value::String(kind)) => match kind.as_str() {
-                "login" => self.login(client, object.get("user"), out),
-                "chat" => self.chat(client, &object, now_ms, out),
+                "login" => self.login(ctx, client, object.get("user")),
+                "chat" => self.chat(ctx, client, &object, now_ms),
                 "users" => {
-                    out.push((vec![client], encode(&Out::Users { users: self.user_list() })));
+                    ctx.send(client, encode(&Out::Users { users: self.user_list() }));
                     Ok(())
                 }
                 other => Err(fault(
@@ -189,19 +178,14 @@ impl Chat {
     }
 
     /// Logs `client` in as `user`, or renames it if it is logged in already.
-    fn login(
-        &mut self,
-        client: ClientId,
-        user: Option<&Value>,
-        out: &mut Vec<Delivery>,
-    ) -> Result<(), Fault> {
+    fn login(&mut self, ctx: &mut Ctx, client: ClientId, user: Option<&Value>) -> Result<(), Fault> {
         let name = valid_name(user)?;
         let current = self.names.get(&client).cloned();
         if current.as_deref() == Some(name.as_str()) {
             // Logging in again under the same name changes nothing for the
             // others; the client gets a fresh welcome (users, history).
             debug!("chat: client {client} logged in again as {name:?}");
-            out.push((vec![client], self.welcome(&name)));
+            ctx.send(client, self.welcome(&name));
             return Ok(());
         }
         if self.by_name.contains_key(&name) {
@@ -213,15 +197,13 @@ impl Chat {
             Some(from) => {
                 self.by_name.remove(&from);
                 info!("chat: client {client} renamed {from:?} to {name:?}");
-                out.push((self.logged_in(), encode(&Out::Rename { from: &from, to: &name })));
+                ctx.send_to(&self.logged_in(), encode(&Out::Rename { from: &from, to: &name }));
             }
             None => {
                 info!("chat: client {client} joined as {name:?}");
-                out.push((vec![client], self.welcome(&name)));
+                ctx.send(client, self.welcome(&name));
                 let others: Vec<ClientId> = self.names.keys().copied().filter(|&c| c != client).collect();
-                if !others.is_empty() {
-                    out.push((others, encode(&Out::Join { user: &name })));
-                }
+                ctx.send_to(&others, encode(&Out::Join { user: &name }));
             }
         }
         Ok(())
@@ -229,15 +211,15 @@ impl Chat {
 
     fn chat(
         &mut self,
+        ctx: &mut Ctx,
         client: ClientId,
         object: &Map<String, Value>,
         now_ms: u64,
-        out: &mut Vec<Delivery>,
     ) -> Result<(), Fault> {
         if !self.names.contains_key(&client) {
             match object.get("user") {
                 // The simple form: log in first, then send.
-                Some(user) if !user.is_null() => self.login(client, Some(user), out)?,
+                Some(user) if !user.is_null() => self.login(ctx, client, Some(user))?,
                 _ => {
                     return Err(fault(
                         Code::NotLoggedIn,
@@ -270,7 +252,7 @@ impl Chat {
         while self.history.len() > HISTORY_LEN {
             self.history.pop_front();
         }
-        out.push((self.logged_in(), encoded));
+        ctx.send_to(&self.logged_in(), encoded);
         Ok(())
     }
 
@@ -291,55 +273,92 @@ impl Chat {
 
 impl App for Chat {
     fn on_message(&mut self, ctx: &mut Ctx, client: ClientId, message: Message) {
-        for (to, text) in self.handle(client, &message, now_ms()) {
-            ctx.send_to(&to, text);
-        }
+        self.handle(ctx, client, &message, now_ms());
     }
 
     fn on_close(&mut self, ctx: &mut Ctx, client: ClientId) {
-        for (to, text) in self.leave(client) {
-            ctx.send_to(&to, text);
-        }
+        self.leave(ctx, client);
     }
 }
 
 #[cfg(test)]
 mod tests {
     use super::*;
+    use crate::TestCtx;
     use serde_json::json;
 
-    /// Drives a [`Chat`] and splits what it sends per client.
-    #[derive(Default)]
+    /// Drives a [`Chat`] through a [`TestCtx`]: clients 1, 2, ... exist as
+    /// soon as a test names them, and each call returns what was sent, to
+    /// whom, as JSON (recipients of one message in id order).
     struct Harness {
         chat: Chat,
+        t: TestCtx,
         now: u64,
     }
 
+    impl Default for Harness {
+        fn default() -> Self {
+            Harness { chat: Chat::default(), t: TestCtx::new(), now: 0 }
+        }
+    }
+
     impl Harness {
+        fn client(&mut self, id: ClientId) {
+            while !self.t.is_open(id) {
+                self.t.open(&mut self.chat, "/ws/chat");
+            }
+        }
+
         fn send(&mut self, client: ClientId, message: Value) -> Vec<(ClientId, Value)> {
             self.now += 1;
-            let out = self.chat.handle(client, &Message::text(message.to_string()), self.now);
-            flatten(out)
+            let now = self.now;
+            self.send_at(client, Message::text(message.to_string()), now)
         }
 
         fn send_raw(&mut self, client: ClientId, message: Message) -> Vec<(ClientId, Value)> {
-            flatten(self.chat.handle(client, &message, 7))
+            self.send_at(client, message, 7)
+        }
+
+        fn send_at(&mut self, client: ClientId, message: Message, now: u64) -> Vec<(ClientId, Value)> {
+            self.client(client);
+            self.chat.handle(&mut self.t.ctx(), client, &message, now);
+            self.out()
+        }
+
+        /// `client` goes away (the server's on_close).
+        fn leave(&mut self, client: ClientId) -> Vec<(ClientId, Value)> {
+            self.client(client);
+            self.t.disconnect(&mut self.chat, client);
+            self.out()
         }
 
         fn login(&mut self, client: ClientId, name: &str) -> Vec<(ClientId, Value)> {
             self.send(client, json!({"type": "login", "user": name}))
         }
-    }
 
-    fn flatten(out: Vec<Delivery>) -> Vec<(ClientId, Value)> {
-        let mut all = Vec::new();
-        for (to, text) in out {
-            let value: Value = serde_json::from_str(&text).expect("JSON out");
-            let mut to = to;
-            to.sort_unstable();
-            all.extend(to.into_iter().map(|c| (c, value.clone())));
+        /// What was sent, as JSON; a run of one message to several clients in id order.
+        fn out(&mut self) -> Vec<(ClientId, Value)> {
+            let mut all: Vec<(ClientId, Value)> = Vec::new();
+            let mut run: Vec<(ClientId, Value)> = Vec::new();
+            for (id, message) in self.t.sent() {
+                let value: Value = message.parse_json().expect("JSON out");
+                if run.last().is_some_and(|(_, v)| *v != value) {
+                    run.sort_by_key(|(id, _)| *id);
+                    all.append(&mut run);
+                }
+                run.push((id, value));
+            }
+            run.sort_by_key(|(id, _)| *id);
+            all.append(&mut run);
+            all
         }
-        all
+
+        /// The raw text sent last.
+        fn texts(&mut self, client: ClientId, message: &str, now: u64) -> Vec<String> {
+            self.client(client);
+            self.chat.handle(&mut self.t.ctx(), client, &Message::text(message), now);
+            self.t.sent().iter().map(|(_, m)| m.as_text().unwrap_or_default().to_string()).collect()
+        }
     }
 
     fn error_code(out: &[(ClientId, Value)]) -> (ClientId, String) {
@@ -370,10 +389,10 @@ mod tests {
     #[test]
     fn messages_start_with_their_type() {
         let mut h = Harness::default();
-        let out = h.chat.handle(1, &Message::text(r#"{"type":"login","user":"a"}"#), 1);
-        assert!(out[0].1.starts_with(r#"{"type":"welcome","#), "{}", out[0].1);
-        let out = h.chat.handle(1, &Message::text(r#"{"type":"chat","text":"x"}"#), 5);
-        assert_eq!(out[0].1, r#"{"type":"chat","user":"a","text":"x","ts":5}"#);
+        let out = h.texts(1, r#"{"type":"login","user":"a"}"#, 1);
+        assert!(out[0].starts_with(r#"{"type":"welcome","#), "{}", out[0]);
+        let out = h.texts(1, r#"{"type":"chat","text":"x"}"#, 5);
+        assert_eq!(out[0], r#"{"type":"chat","user":"a","text":"x","ts":5}"#);
     }
 
     #[test]
@@ -508,10 +527,10 @@ mod tests {
         let mut h = Harness::default();
         h.login(1, "a");
         h.login(2, "b");
-        assert!(h.chat.leave(3).is_empty());
-        let out = flatten(h.chat.leave(2));
+        assert!(h.leave(3).is_empty());
+        let out = h.leave(2);
         assert_eq!(out, vec![(1, json!({"type": "leave", "user": "b"}))]);
-        assert!(h.chat.leave(1).is_empty());
+        assert!(h.leave(1).is_empty());
         // The name is free again.
         assert_eq!(h.login(4, "b")[0].1["type"], "welcome");
     }

@@ -11,3 +11,21 @@ impl App for Echo {
         ctx.send(client, message);
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::TestCtx;
+
+    #[test]
+    fn every_message_goes_back_to_its_sender_only() {
+        let mut t = TestCtx::new();
+        let a = t.open(&mut Echo, "/ws/echo");
+        let b = t.open(&mut Echo, "/ws/echo");
+        t.message(&mut Echo, a, "hi");
+        t.message(&mut Echo, a, vec![0u8, 255]);
+        assert_eq!(t.sent(), vec![(a, Message::text("hi")), (a, Message::binary(vec![0u8, 255]))]);
+        t.message(&mut Echo, b, "");
+        assert_eq!(t.texts_to(b), [""]);
+    }
+}

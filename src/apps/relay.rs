@@ -235,6 +235,68 @@ mod tests {
         assert_eq!(Refusal::NotJson("x".into()).status(), 400);
     }
 
+    use crate::{ClientInfo, TestCtx};
+
+    fn backend(t: &mut TestCtx, app: &mut Relay, greeted: bool) -> ClientId {
+        let info = ClientInfo::new(0, "127.0.0.1:2".parse().unwrap(), ClientKind::Socket { greeted });
+        t.open_with(app, info)
+    }
+
+    #[test]
+    fn feedback_reaches_the_registered_page_and_the_socket_hears_next() {
+        let mut t = TestCtx::new();
+        let mut app = Relay::default();
+        let page = t.open(&mut app, "/ws/relay");
+        assert_eq!(t.texts_to(page), [READY]);
+        t.message(&mut app, page, r#"{"opcode":"uuid","uuid":"u1"}"#);
+        assert!(t.sent().is_empty(), "registering has no reply");
+        let job = backend(&mut t, &mut app, false);
+        assert!(t.sent().is_empty(), "no ready for a socket without the greeting");
+        let feedback = r#"{"opcode":"feedback","uuid":"u1","progress":50}"#;
+        t.message(&mut app, job, feedback);
+        assert_eq!(t.texts_to(page), [feedback]);
+        assert_eq!(t.json_to(job), [json!({"opcode": "next", "delivered": 1})]);
+        t.message(&mut app, job, r#"{"opcode":"feedback","uuid":"nobody"}"#);
+        assert_eq!(t.json_to(job), [json!({"opcode": "error", "message": "unknown uuid"})]);
+    }
+
+    #[test]
+    fn quit_closes_the_sender_and_frees_its_uuid() {
+        let mut t = TestCtx::new();
+        let mut app = Relay::default();
+        let page = t.open(&mut app, "/ws/relay");
+        t.message(&mut app, page, r#"{"opcode":"uuid","uuid":"u"}"#);
+        t.message(&mut app, page, r#"{"opcode":"quit"}"#);
+        assert_eq!(t.closed(), [crate::Closed { client: page, code: 1000, reason: "quit".into() }]);
+        assert!(!t.is_open(page));
+        let greeted = backend(&mut t, &mut app, true);
+        assert_eq!(t.texts_to(greeted), [READY], "a greeted socket gets ready");
+        t.message(&mut app, greeted, r#"{"opcode":"feedback","uuid":"u"}"#);
+        assert_eq!(t.json_to(greeted), [json!({"opcode": "error", "message": "unknown uuid"})]);
+    }
+
+    #[test]
+    fn other_messages_go_to_the_other_registered_pages_and_http_counts_them() {
+        let mut t = TestCtx::new();
+        let mut app = Relay::default();
+        let a = t.open(&mut app, "/ws/relay");
+        let b = t.open(&mut app, "/ws/relay");
+        let unregistered = t.open(&mut app, "/ws/relay");
+        t.sent();
+        t.message(&mut app, a, r#"{"opcode":"uuid","uuid":"a"}"#);
+        t.message(&mut app, b, r#"{"opcode":"uuid","uuid":"b"}"#);
+        t.message(&mut app, a, r#"{"note":1}"#);
+        assert_eq!(t.sent(), vec![(b, Message::text(r#"{"note":1}"#))]);
+        let request =
+            ApiRequest { method: "POST".into(), path: API_PATH.into(), body: br#"{"x":2}"#.to_vec() };
+        let response = t.request(&mut app, &request).unwrap();
+        assert_eq!(response.body, json!({"ok": true, "delivered": 2}));
+        assert!(t.texts_to(unregistered).is_empty());
+        assert_eq!(t.sent().len(), 2, "a and b");
+        t.message(&mut app, a, vec![1u8]);
+        assert_eq!(t.json_to(a)[0]["opcode"], "error");
+    }
+
     #[test]
     fn error_lines_are_json_objects() {
         assert_eq!(error_line("say \"hi\""), r#"{"opcode":"error","message":"say \"hi\""}"#);

@@ -26,7 +26,33 @@ impl App for Rooms {
 
 #[cfg(test)]
 mod tests {
-    use super::valid_name;
+    use super::*;
+    use crate::{ClientInfo, ClientKind, TestCtx};
+
+    /// A client on `/ws/room/NAME`, as the route gives it.
+    fn in_room(t: &mut TestCtx, app: &mut Rooms, room: &str) -> ClientId {
+        let mut info = ClientInfo::new(0, "127.0.0.1:1".parse().unwrap(), ClientKind::WebSocket);
+        info.path = format!("/ws/room/{room}");
+        info.param = room.to_string();
+        t.open_with(app, info)
+    }
+
+    #[test]
+    fn a_message_reaches_its_room_sender_included_and_no_other_room() {
+        let mut t = TestCtx::new();
+        let mut app = Rooms;
+        let a = in_room(&mut t, &mut app, "blue");
+        let b = in_room(&mut t, &mut app, "blue");
+        let c = in_room(&mut t, &mut app, "red");
+        assert_eq!(t.rooms_of(a), ["blue"]);
+        t.message(&mut app, a, "hello blue");
+        assert_eq!(t.texts_to(a), ["hello blue"]);
+        assert_eq!(t.texts_to(b), ["hello blue"]);
+        assert!(t.texts_to(c).is_empty());
+        t.disconnect(&mut app, b);
+        t.message(&mut app, c, vec![1u8]);
+        assert_eq!(t.sent(), vec![(c, Message::binary(vec![1u8]))]);
+    }
 
     #[test]
     fn room_names() {
