@@ -4,7 +4,9 @@
 use std::any::Any;
 use std::collections::BTreeMap;
 use std::net::SocketAddr;
-use std::sync::{Arc, Mutex};
+use std::time::Duration;
+
+use crossbeam_channel::{unbounded, Receiver, Sender};
 
 use serde_json::Value;
 
@@ -69,7 +71,6 @@ struct Entry {
 }
 
 /// The [`Clients`] behind a [`TestCtx`].
-#[derive(Default)]
 struct Recorder {
     /// Connected clients, by id.
     clients: BTreeMap<ClientId, Entry>,
@@ -79,8 +80,24 @@ struct Recorder {
     closing: Vec<Closed>,
     /// Closes carried out.
     closed: Vec<Closed>,
-    /// What helper threads sent through notifiers.
-    notified: Arc<Mutex<Vec<Box<dyn Any + Send>>>>,
+    /// Where notifiers send what helper threads hand them.
+    notify_tx: Sender<Box<dyn Any + Send>>,
+    /// What helper threads sent through notifiers, not yet taken.
+    notified: Receiver<Box<dyn Any + Send>>,
+}
+
+impl Default for Recorder {
+    fn default() -> Self {
+        let (notify_tx, notified) = unbounded();
+        Recorder {
+            clients: BTreeMap::new(),
+            sent: Vec::new(),
+            closing: Vec::new(),
+            closed: Vec::new(),
+            notify_tx,
+            notified,
+        }
+    }
 }
 
 impl Clients for Recorder {
@@ -155,11 +172,8 @@ impl Clients for Recorder {
     }
 
     fn notifier(&self, _app: AppId) -> Notifier {
-        let notified = self.notified.clone();
-        Notifier::new(move |payload| {
-            notified.lock().unwrap_or_else(|e| e.into_inner()).push(payload);
-            true
-        })
+        let tx = self.notify_tx.clone();
+        Notifier::new(move |payload| tx.send(payload).is_ok())
     }
 }
 
@@ -247,7 +261,20 @@ impl TestCtx {
 
     /// Takes what the app's helper threads sent through its notifiers so far.
     pub fn notified(&mut self) -> Vec<Box<dyn Any + Send>> {
-        std::mem::take(&mut *self.recorder.notified.lock().unwrap_or_else(|e| e.into_inner()))
+        self.recorder.notified.try_iter().collect()
+    }
+
+    /// Waits (at most `timeout`) for the next value a helper thread sends
+    /// through a notifier, and hands it to `on_notify`, as the dispatcher
+    /// would. False when none came in time.
+    pub fn deliver_next(&mut self, app: &mut dyn App, timeout: Duration) -> bool {
+        match self.recorder.notified.recv_timeout(timeout) {
+            Ok(payload) => {
+                self.notify(app, payload);
+                true
+            }
+            Err(_) => false,
+        }
     }
 
     /// Runs `on_start`.

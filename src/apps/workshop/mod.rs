@@ -39,164 +39,33 @@
 //! that is not on disk.
 
 use std::any::Any;
-use std::collections::hash_map::RandomState;
 use std::collections::{HashMap, HashSet, VecDeque};
-use std::fmt::Write as _;
-use std::fs::{self, File};
-use std::hash::BuildHasher;
-use std::io::{self, Read, Write};
-use std::path::{Path, PathBuf};
+use std::fs;
+use std::path::PathBuf;
 use std::sync::Arc;
-use std::thread::{self, JoinHandle};
+use std::thread;
 use std::time::{SystemTime, UNIX_EPOCH};
 
-use crossbeam_channel::{unbounded, Receiver, Sender};
+use crossbeam_channel::unbounded;
 use log::{debug, error, info, warn};
-use serde::{Deserialize, Serialize};
 use serde_json::{json, Value};
+
+mod store;
+mod tickets;
+
+pub use store::{
+    load_reservations, load_workshops, sample_workshops, save_reservations, Reservation, Workshop, DATA_FILE,
+    FORMAT_VERSION, TMP_FILE,
+};
+use store::{persistence_loop, Ack, Job, Writer};
+use tickets::Tickets;
 
 use crate::app::{ApiRequest, ApiResponse, App, ClientId, Ctx, Message};
 use crate::config::Config;
 use crate::error::{Error, Result};
 
-/// The data file's name inside `--data`.
-pub const DATA_FILE: &str = "reservations.json";
-/// The temporary file a new data file is written to before the rename.
-pub const TMP_FILE: &str = "reservations.json.tmp";
-/// The format version written to (and the only one read from) the data file.
-pub const FORMAT_VERSION: u32 = 1;
 /// The longest name, in characters (after trimming).
 pub const MAX_NAME: usize = 64;
-
-/// One workshop: an entry of the `--workshops` file.
-#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
-pub struct Workshop {
-    /// Short id used in messages, e.g. `rust-101`.
-    pub id: String,
-    /// What the page shows.
-    pub title: String,
-    /// Seats in total.
-    pub capacity: u32,
-}
-
-/// One reservation, as kept in memory and in the data file.
-#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
-pub struct Reservation {
-    /// `T-` and 32 hex digits of randomness.
-    pub ticket: String,
-    /// The workshop's id.
-    pub workshop: String,
-    /// The name, trimmed.
-    pub name: String,
-    /// When it was made, in ms since the epoch.
-    pub at: u64,
-}
-
-/// The data file as read.
-#[derive(Deserialize)]
-struct DataFile {
-    version: u32,
-    reservations: Vec<Reservation>,
-}
-
-/// The data file as written.
-#[derive(Serialize)]
-struct DataFileRef<'a> {
-    version: u32,
-    reservations: &'a [Reservation],
-}
-
-/// The built-in workshops, used when no `--workshops` file is given.
-pub fn sample_workshops() -> Vec<Workshop> {
-    let w = |id: &str, title: &str, capacity| Workshop { id: id.into(), title: title.into(), capacity };
-    vec![
-        w("rust-101", "Rust for web developers", 20),
-        w("websockets", "WebSockets from scratch", 12),
-        w("php-ratchet", "From Ratchet to wslab", 8),
-    ]
-}
-
-/// Reads and checks a workshops file: a JSON list of `{"id","title","capacity"}`
-/// with ids that are not empty and appear once.
-///
-/// # Errors
-///
-/// [`Error::File`] naming `path` when it cannot be read, is not such a list,
-/// or has an empty or repeated id.
-pub fn load_workshops(path: &Path) -> Result<Vec<Workshop>> {
-    let bad = |message: String| Error::File { path: path.to_path_buf(), message };
-    let bytes = fs::read(path).map_err(|e| bad(format!("cannot read the workshops file: {e}")))?;
-    let workshops: Vec<Workshop> = serde_json::from_slice(&bytes).map_err(|e| {
-        bad(format!("not a valid workshops file (a JSON list of {{\"id\",\"title\",\"capacity\"}}): {e}"))
-    })?;
-    let mut seen = HashSet::new();
-    for (i, w) in workshops.iter().enumerate() {
-        if w.id.trim().is_empty() {
-            return Err(bad(format!("workshop number {} has an empty id", i + 1)));
-        }
-        if !seen.insert(w.id.as_str()) {
-            return Err(bad(format!("the workshop id {:?} appears more than once", w.id)));
-        }
-    }
-    Ok(workshops)
-}
-
-/// Reads a data file. A missing file means no reservations yet.
-///
-/// # Errors
-///
-/// [`Error::File`] naming `path` when it exists but cannot be read, is not a
-/// reservations file of format version 1, or holds a ticket twice. The file
-/// is never touched.
-pub fn load_reservations(path: &Path) -> Result<Vec<Reservation>> {
-    let bad = |message: String| Error::File { path: path.to_path_buf(), message };
-    let bytes = match fs::read(path) {
-        Ok(bytes) => bytes,
-        Err(e) if e.kind() == io::ErrorKind::NotFound => return Ok(Vec::new()),
-        Err(e) => return Err(bad(format!("cannot read the reservations: {e}"))),
-    };
-    let file: DataFile = serde_json::from_slice(&bytes).map_err(|e| {
-        bad(format!(
-            "not a valid reservations file ({e}); it was left as it is: repair it, or move it away to start \
-             with no reservations"
-        ))
-    })?;
-    if file.version != FORMAT_VERSION {
-        return Err(bad(format!(
-            "format version {} is not the one this wslab reads ({FORMAT_VERSION})",
-            file.version
-        )));
-    }
-    let mut seen = HashSet::new();
-    for r in &file.reservations {
-        if !seen.insert(r.ticket.as_str()) {
-            return Err(bad(format!("ticket {} appears more than once", r.ticket)));
-        }
-    }
-    Ok(file.reservations)
-}
-
-/// Writes `reservations` to `dir`/[`DATA_FILE`] so that a crash at any moment
-/// leaves either the old file or the new one: temporary file, fsync, rename,
-/// fsync of the directory.
-///
-/// # Errors
-///
-/// Any failing step; the old file is then still in place (unless the rename
-/// went through and only the directory's fsync failed).
-pub fn save_reservations(dir: &Path, reservations: &[Reservation]) -> io::Result<()> {
-    let mut bytes = serde_json::to_vec_pretty(&DataFileRef { version: FORMAT_VERSION, reservations })?;
-    bytes.push(b'\n');
-    let dir = if dir.as_os_str().is_empty() { Path::new(".") } else { dir };
-    fs::create_dir_all(dir)?;
-    let tmp = dir.join(TMP_FILE);
-    let mut file = File::create(&tmp)?;
-    file.write_all(&bytes)?;
-    file.sync_all()?;
-    drop(file);
-    fs::rename(&tmp, dir.join(DATA_FILE))?;
-    File::open(dir)?.sync_all()
-}
 
 /// A name as given, trimmed, if it has 1 to [`MAX_NAME`] characters.
 pub fn valid_name(name: &str) -> Option<&str> {
@@ -218,71 +87,12 @@ fn error_text(code: &str, message: &str) -> String {
     json!({"type": "error", "code": code, "message": message}).to_string()
 }
 
-/// Unguessable tickets: `T-` and 16 bytes from `/dev/urandom` in hex.
-struct Tickets {
-    urandom: Option<File>,
-    /// Fallback if `/dev/urandom` is missing or fails: SipHash keyed with
-    /// std's per-process random keys, over a counter.
-    key: RandomState,
-    counter: u64,
-}
-
-impl Tickets {
-    fn new() -> Tickets {
-        let urandom = File::open("/dev/urandom")
-            .map_err(|e| warn!("workshop: cannot open /dev/urandom ({e}); tickets come from a keyed hash"))
-            .ok();
-        Tickets { urandom, key: RandomState::new(), counter: 0 }
-    }
-
-    fn next(&mut self) -> String {
-        let mut bytes = [0u8; 16];
-        let from_os = self.urandom.as_mut().is_some_and(|f| f.read_exact(&mut bytes).is_ok());
-        if !from_os {
-            if self.urandom.take().is_some() {
-                warn!("workshop: reading /dev/urandom failed; tickets now come from a keyed hash");
-            }
-            self.counter += 1;
-            bytes[..8].copy_from_slice(&self.key.hash_one((self.counter, 0u8)).to_le_bytes());
-            bytes[8..].copy_from_slice(&self.key.hash_one((self.counter, 1u8)).to_le_bytes());
-        }
-        let mut ticket = String::with_capacity(34);
-        ticket.push_str("T-");
-        for b in bytes {
-            let _ = write!(ticket, "{b:02x}");
-        }
-        ticket
-    }
-}
-
-/// A snapshot for the persistence thread.
-struct Job {
-    version: u64,
-    epoch: u64,
-    reservations: Arc<Vec<Reservation>>,
-}
-
-/// What the persistence thread reports back (through [`Ctx::notifier`]).
-enum Ack {
-    /// Snapshot `version` (and so every earlier one) is on disk.
-    Durable { version: u64, reservations: Arc<Vec<Reservation>> },
-    /// Writing snapshot `version` failed; snapshots of `epoch` are no longer written.
-    Failed { version: u64, epoch: u64, error: String },
-    /// The snapshots taken were of an epoch already given up: nothing was written.
-    Skipped,
-}
-
 /// A reply to one client, kept back until `after` is durable.
 struct Reply {
     after: u64,
     text: String,
     /// What to send instead if the change it reports is undone.
     failed: Option<String>,
-}
-
-struct Writer {
-    jobs: Sender<Job>,
-    thread: JoinHandle<()>,
 }
 
 /// The workshop app (spec §3.4).
@@ -730,34 +540,10 @@ impl App for Workshops {
     }
 }
 
-/// The persistence thread: takes every snapshot queued, writes the newest,
-/// reports it. Ends when the app drops its sender, after the last write.
-fn persistence_loop(jobs: &Receiver<Job>, acks: &Sender<Ack>, dir: &Path) {
-    // After a failed write, snapshots of that epoch (made before the app
-    // undid its changes) are dropped.
-    let mut min_epoch = 0;
-    while let Ok(first) = jobs.recv() {
-        let newest = std::iter::once(first).chain(jobs.try_iter()).filter(|j| j.epoch >= min_epoch).last();
-        let Some(job) = newest else {
-            // Nothing of this epoch to write; the app still learns that the disk is free.
-            let _ = acks.send(Ack::Skipped);
-            continue;
-        };
-        let ack = match save_reservations(dir, &job.reservations) {
-            Ok(()) => Ack::Durable { version: job.version, reservations: job.reservations },
-            Err(e) => {
-                min_epoch = job.epoch + 1;
-                Ack::Failed { version: job.version, epoch: job.epoch, error: e.to_string() }
-            }
-        };
-        // The app may be gone at shutdown: the write is what matters then.
-        let _ = acks.send(ack);
-    }
-}
-
 #[cfg(test)]
 mod tests {
     use super::*;
+    use std::path::Path;
 
     struct Dir(PathBuf);
 
@@ -792,6 +578,102 @@ mod tests {
         }
     }
 
+    const WAIT: std::time::Duration = std::time::Duration::from_secs(10);
+
+    /// An app with its persistence thread running, driven by a [`crate::TestCtx`].
+    fn started(dir: &Dir) -> (crate::TestCtx, Workshops) {
+        let mut app = Workshops::new(&config(&dir.0, None)).unwrap();
+        let mut t = crate::TestCtx::new();
+        t.start(&mut app);
+        (t, app)
+    }
+
+    fn reserve(name: &str) -> Value {
+        json!({"type": "reserve", "workshop": "rust-101", "name": name})
+    }
+
+    /// The messages sent to `client` so far: (type, rust-101's available seats or the name or code).
+    fn got(t: &mut crate::TestCtx, client: ClientId) -> Vec<(String, Value)> {
+        t.json_to(client)
+            .into_iter()
+            .map(|v| {
+                let kind = v["type"].as_str().unwrap_or_default().to_string();
+                let detail = match kind.as_str() {
+                    "state" => v["workshops"][0]["available"].clone(),
+                    "reserved" => v["name"].clone(),
+                    _ => v["code"].clone(),
+                };
+                (kind, detail)
+            })
+            .collect()
+    }
+
+    fn pair(kind: &str, detail: Value) -> (String, Value) {
+        (kind.to_string(), detail)
+    }
+
+    #[test]
+    fn a_burst_during_a_write_is_one_more_write_and_one_state_and_replies_wait_for_the_disk() {
+        let dir = Dir::new("group-commit");
+        let (mut t, mut app) = started(&dir);
+        let a = t.open(&mut app, "/ws/workshop");
+        let watcher = t.open(&mut app, "/ws/workshop");
+        t.sent();
+        t.message_json(&mut app, a, reserve("ann")); // the disk is idle: a write starts, state at once
+        t.message_json(&mut app, a, reserve("bob")); // during that write
+        t.message_json(&mut app, a, reserve("cy"));
+        assert_eq!(got(&mut t, watcher), [pair("state", json!(19))]);
+        assert_eq!(got(&mut t, a), [pair("state", json!(19))], "no `reserved` before the disk");
+        // Write 1 is on disk: ann's reply; bob and cy share one state and the next write.
+        assert!(t.deliver_next(&mut app, WAIT), "write 1 acknowledged");
+        assert_eq!(got(&mut t, watcher), [pair("state", json!(17))]);
+        assert_eq!(got(&mut t, a), [pair("state", json!(17)), pair("reserved", json!("ann"))]);
+        assert!(t.deliver_next(&mut app, WAIT), "write 2 acknowledged");
+        assert_eq!(got(&mut t, a), [pair("reserved", json!("bob")), pair("reserved", json!("cy"))]);
+        assert!(got(&mut t, watcher).is_empty(), "no state without a change");
+        assert_eq!(load_reservations(&dir.0.join(DATA_FILE)).unwrap().len(), 3);
+        // Two writes for three reservations: nothing more comes.
+        assert!(t.notified().is_empty());
+        t.stop(&mut app);
+    }
+
+    #[test]
+    fn a_failed_write_undoes_the_change_and_answers_unavailable() {
+        let dir = Dir::new("rollback");
+        let (mut t, mut app) = started(&dir);
+        let a = t.open(&mut app, "/ws/workshop");
+        t.sent();
+        // The data directory turns into a file: the next write fails.
+        fs::remove_dir_all(&dir.0).unwrap();
+        fs::write(&dir.0, b"not a directory").unwrap();
+        t.message_json(&mut app, a, reserve("ann"));
+        assert_eq!(got(&mut t, a), [pair("state", json!(19))]);
+        assert!(t.deliver_next(&mut app, WAIT), "the failure reported");
+        assert_eq!(got(&mut t, a), [pair("error", json!("unavailable")), pair("state", json!(20))]);
+        // With the directory back, the same reservation goes through.
+        fs::remove_file(&dir.0).unwrap();
+        fs::create_dir_all(&dir.0).unwrap();
+        t.message_json(&mut app, a, reserve("ann"));
+        assert!(t.deliver_next(&mut app, WAIT));
+        assert_eq!(got(&mut t, a), [pair("state", json!(19)), pair("reserved", json!("ann"))]);
+        t.stop(&mut app);
+        assert_eq!(load_reservations(&dir.0.join(DATA_FILE)).unwrap().len(), 1);
+    }
+
+    #[test]
+    fn replies_keep_the_order_of_the_requests() {
+        let dir = Dir::new("order");
+        let (mut t, mut app) = started(&dir);
+        let a = t.open(&mut app, "/ws/workshop");
+        t.sent();
+        t.message_json(&mut app, a, reserve("ann"));
+        t.message_json(&mut app, a, json!({"type": "nope"})); // needs no disk, still waits behind ann's reply
+        assert_eq!(got(&mut t, a), [pair("state", json!(19))]);
+        assert!(t.deliver_next(&mut app, WAIT));
+        assert_eq!(got(&mut t, a), [pair("reserved", json!("ann")), pair("error", json!("unknown_type"))]);
+        t.stop(&mut app);
+    }
+
     #[test]
     fn names() {
         assert_eq!(valid_name("  Alice "), Some("Alice"));
@@ -800,22 +682,6 @@ mod tests {
         assert_eq!(valid_name(&"é".repeat(64)), Some("é".repeat(64).as_str()));
         assert_eq!(valid_name(&"a".repeat(65)), None);
         assert_eq!(name_key(" ALICE "), name_key("alice"));
-    }
-
-    #[test]
-    fn tickets_are_random_hex() {
-        let mut tickets = Tickets::new();
-        let a = tickets.next();
-        let b = tickets.next();
-        assert_ne!(a, b);
-        assert_eq!(a.len(), 34);
-        assert!(
-            a.starts_with("T-") && a[2..].bytes().all(|c| c.is_ascii_hexdigit() && !c.is_ascii_uppercase())
-        );
-        tickets.urandom = None;
-        let c = tickets.next();
-        assert_eq!(c.len(), 34);
-        assert_ne!(c, tickets.next());
     }
 
     #[test]
