@@ -46,6 +46,8 @@ fn help_lists_every_flag() {
     ] {
         assert!(help.contains(flag), "--help lacks {flag}");
     }
+    // The --root-app choices come from the apps' registrations.
+    assert!(help.contains("echo, lobby, chat, workshop, relay"), "{help}");
 }
 
 #[test]
