@@ -26,9 +26,10 @@
 //!
 //! - [`server`]: [`Server`] mounts apps, binds, runs the accept loop; [`Running`] stops it.
 //! - [`conn`]: a connection's thread: classification, HTTP answers, the upgrade, the client loops.
-//! - [`dispatch`]: the dispatcher thread and its client registry.
-//! - [`wire`]: what goes to a peer: encoding, the per-connection writer, the flushers.
-//! - [`apps`]: the [`App`] trait, [`Ctx`], and the built-in apps.
+//! - `dispatch`: the dispatcher thread and its client registry (private).
+//! - `wire`: what goes to a peer: encoding, the per-connection writer, the flushers (private).
+//! - [`app`]: the app API: [`App`], [`Ctx`], [`ClientInfo`], [`Message`], [`Registration`], [`TestCtx`].
+//! - [`apps`]: the built-in apps and [`apps::builtin`], the list that mounts them.
 //! - [`http`]: request heads, responses, the `www/` responder, `/api`.
 //!
 //! No thread ever polls: a connection's thread blocks in `read`, the
@@ -41,14 +42,14 @@ pub mod app;
 pub mod apps;
 pub mod config;
 pub mod conn;
-pub mod dispatch;
+mod dispatch;
 pub mod error;
 pub mod http;
-pub mod routes;
+mod routes;
 pub mod server;
 mod state;
 pub mod tls;
-pub mod wire;
+mod wire;
 
 pub use app::{
     ApiRequest, ApiResponse, App, ClientId, ClientInfo, ClientKind, Closed, Ctx, Message, Notifier,

@@ -6,7 +6,7 @@
 //! `--root-app relay`). Backend scripts connect on a plain socket (handled by
 //! `conn/backend.rs`, which registers them here as [`ClientKind::Socket`]
 //! clients) or `POST` one message to `/api/relay`. All three kinds of sender
-//! go through the same rules in [`Relay::route`].
+//! go through the same rules in `Relay::route`.
 
 use std::collections::HashMap;
 

@@ -1,16 +1,16 @@
 //! One thread per connection, for its whole life, in the order things happen:
 //!
 //! 1. [`stream`]: TLS starts, when the port speaks it (`open` here);
-//! 2. [`classify`]: the first bytes say what the peer is (spec §1);
-//! 3. [`respond`]: a plain HTTP request is answered and closed; or
+//! 2. [`classify`](mod@classify): the first bytes say what the peer is (spec §1);
+//! 3. `respond`: a plain HTTP request is answered and closed; or
 //! 4. [`upgrade`]: a WebSocket upgrade is checked, then [`ws`] runs the
 //!    client: a blocking tungstenite loop straight on the socket; or
 //! 5. [`backend`]: a backend script's plain socket, cut into JSON values by
 //!    [`framer`].
 //!
 //! A long-lived client's thread only reads. Everything it and the
-//! dispatcher write goes through the connection's [`crate::wire::Writer`],
-//! which [`link`] puts under tungstenite.
+//! dispatcher write goes through the connection's `wire::Writer`,
+//! which `link` puts under tungstenite.
 
 pub mod backend;
 pub mod classify;

@@ -4,7 +4,7 @@
 //! [`Stream`] is the blocking stream the connection thread reads the
 //! request head through and HTTP answers are written to. A WebSocket or
 //! backend client then takes it apart ([`Stream::into_parts`]): the socket
-//! and the TLS session go to the connection's [`crate::wire::Writer`].
+//! and the TLS session go to the connection's `wire::Writer`.
 
 use std::io::{self, Read, Write};
 use std::net::{Shutdown, TcpStream};

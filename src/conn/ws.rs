@@ -1,7 +1,7 @@
 //! A WebSocket client: the upgrade, then its thread's blocking loop.
 //!
 //! The connection thread answers the upgrade and then runs tungstenite's
-//! blocking `read()` straight on the socket (through [`Link`]) for as long
+//! blocking `read()` straight on the socket (through `Link`) for as long
 //! as the client stays, turning messages into events for the dispatcher.
 //! It writes nothing of its own but tungstenite's pongs and close replies,
 //! which go through the connection's writer like the dispatcher's frames,

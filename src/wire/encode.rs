@@ -14,8 +14,6 @@ pub const BINARY: u8 = 0x2;
 pub const CLOSE: u8 = 0x8;
 /// Opcode of a ping frame.
 pub const PING: u8 = 0x9;
-/// Opcode of a pong frame.
-pub const PONG: u8 = 0xA;
 
 /// The keepalive's ping: an empty ping frame.
 pub const PING_FRAME: &[u8] = &[0x80 | PING, 0];

@@ -86,11 +86,6 @@ impl Flushers {
         }
     }
 
-    /// Flusher threads running now.
-    pub fn threads(&self) -> usize {
-        self.queue.lock().unwrap_or_else(|e| e.into_inner()).threads
-    }
-
     fn run(&self) {
         loop {
             let writer = {

@@ -100,6 +100,7 @@ impl State {
 
 /// What the reading side got from [`Writer::read_plain`].
 #[derive(Debug)]
+#[cfg_attr(not(feature = "tls"), allow(dead_code))]
 pub enum Plain {
     /// This many plaintext bytes.
     Bytes(usize),
