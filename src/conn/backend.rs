@@ -60,7 +60,7 @@ pub(crate) fn serve(
         return refuse(stream, "expected the greeting \"php process\" and an empty line");
     }
 
-    let info = ClientInfo::new(0, peer, ClientKind::Socket { greeted }).with_app(app);
+    let info = Box::new(ClientInfo::new(0, peer, ClientKind::Socket { greeted }).with_app(app));
     let Some((id, link)) = attach(stream, &mut buf, info, None, server)? else {
         return Ok(());
     };

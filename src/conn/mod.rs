@@ -50,10 +50,14 @@ pub const WRITE_TIMEOUT: Duration = Duration::from_secs(10);
 /// Plaintext already read past the head is appended to `unread`.
 ///
 /// `None` when the server is shutting down.
+///
+/// Not inlined: its frame (the writer's making, the `Open` event) is gone
+/// before the client loop runs under the caller (see `ws::run`).
+#[inline(never)]
 pub(crate) fn attach(
     stream: Stream,
     unread: &mut Vec<u8>,
-    mut info: ClientInfo,
+    mut info: Box<ClientInfo>,
     first: Option<&[u8]>,
     server: &Arc<Shared>,
 ) -> Result<Option<(ClientId, Link)>> {
@@ -116,7 +120,7 @@ fn is_noise(e: &Error) -> bool {
 
 /// Reads the head and answers it, or returns the WebSocket upgrade to run.
 #[inline(never)]
-fn serve(socket: TcpStream, peer: SocketAddr, server: &Arc<Shared>) -> Result<Option<ws::Upgrade>> {
+fn serve(socket: TcpStream, peer: SocketAddr, server: &Arc<Shared>) -> Result<Option<Box<ws::Upgrade>>> {
     socket.set_nodelay(true)?;
     let deadline = Instant::now() + server.config.handshake_timeout;
     let Some(mut stream) = open(socket, peer, server, deadline)? else { return Ok(None) };

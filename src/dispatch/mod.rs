@@ -34,7 +34,7 @@ pub const CLOSE_TIMEOUT: Duration = Duration::from_secs(2);
 pub enum Event {
     /// A client finished its handshake and joined `info.app`; `writer` is
     /// where its bytes go.
-    Open { id: ClientId, info: ClientInfo, writer: Arc<Writer> },
+    Open { id: ClientId, info: Box<ClientInfo>, writer: Arc<Writer> },
     /// A client sent a text or binary message.
     Message { id: ClientId, message: Message },
     /// A client is gone (closed, failed, or its thread ended). With `ack`,
@@ -178,7 +178,7 @@ impl Dispatcher {
                 let app = info.app;
                 let param = if info.param.is_empty() { String::new() } else { format!(" {}", info.param) };
                 info!("client {id} ({}) opened: {}{param}", info.peer, self.apps[app].name);
-                self.hub.add(id, info, writer);
+                self.hub.add(id, *info, writer);
                 self.call(app, Some(id), "on_open", |a, ctx| a.on_open(ctx, id));
             }
             Event::Message { id, message } => {

@@ -38,6 +38,10 @@ use crate::tls::TlsSession;
 const SEND_FLAGS: libc::c_int = libc::MSG_DONTWAIT | libc::MSG_NOSIGNAL;
 /// Most units one send call takes (well under the kernel's `IOV_MAX`).
 const MAX_SLICES: usize = 64;
+/// Most pending units one non-blocking send of the queue takes. Small: the
+/// connection threads run this too (the 101, pongs), and every stack page
+/// one of them touches stays resident for the life of the connection.
+const PENDING_SLICES: usize = 8;
 
 /// A connection's writer, shared by its thread, the dispatcher and a flusher.
 #[derive(Debug)]
@@ -374,9 +378,10 @@ impl Writer {
     }
 
     /// Sends pending units without blocking until the socket is full.
+    #[inline(never)]
     fn try_send(&self, state: &mut State) {
         while !state.pending.is_empty() {
-            let mut slices = [IoSlice::new(&[]); MAX_SLICES];
+            let mut slices = [IoSlice::new(&[]); PENDING_SLICES];
             let (count, total) = fill(&mut slices, state);
             match SockRef::from(&self.socket).send_vectored_with_flags(&slices[..count], SEND_FLAGS) {
                 Ok(n) => {
@@ -463,7 +468,7 @@ impl Writer {
 
 /// Points `slices` at the pending units for one send (the first from where
 /// it was left off); returns how many slices and how many bytes.
-fn fill<'a>(slices: &mut [IoSlice<'a>; MAX_SLICES], state: &'a State) -> (usize, usize) {
+fn fill<'a>(slices: &mut [IoSlice<'a>], state: &'a State) -> (usize, usize) {
     let mut total = 0;
     let mut count = 0;
     for (slot, (i, unit)) in slices.iter_mut().zip(state.pending.iter().enumerate()) {
