@@ -101,6 +101,7 @@ pub(crate) struct Upgrade {
 /// touches stays resident for as long as its client stays, so the client
 /// loop runs as high on the stack as it can.
 #[inline(never)]
+#[allow(clippy::boxed_local)] // boxed on purpose: see `upgrade`
 pub(crate) fn run(upgrade: Box<Upgrade>, server: &Arc<Shared>) -> Result<()> {
     let Upgrade { stream, peer, mut unread, info, response } = *upgrade;
     let Some((id, link)) = attach(stream, &mut unread, info, Some(response.as_bytes()), server)? else {
