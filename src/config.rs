@@ -43,6 +43,17 @@ pub struct Config {
     pub tls_cert: Option<PathBuf>,
     /// PEM private key for `tls_cert` (`--tls-key`).
     pub tls_key: Option<PathBuf>,
+    /// Script apps: a command run as a child and mounted at a path (`--app PATH=COMMAND`, repeatable).
+    pub scripts: Vec<ScriptSpec>,
+}
+
+/// One `--app PATH=COMMAND`.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct ScriptSpec {
+    /// Where it is mounted (`/` makes it the root app).
+    pub path: String,
+    /// The command line (words; quotes group).
+    pub command: String,
 }
 
 impl Default for Config {
@@ -63,6 +74,7 @@ impl Default for Config {
             allow_origins: Vec::new(),
             tls_cert: None,
             tls_key: None,
+            scripts: Vec::new(),
         }
     }
 }
@@ -91,6 +103,8 @@ Options:
   --workshops FILE          JSON list of {\"id\",\"title\",\"capacity\"} [default: built-in sample]
   --root-app APP            app on ws://host:port/: {ROOT_APPS} [default: lobby]
   --log-level LEVEL         error, warn, info, debug, trace [default: info]
+  --app PATH=COMMAND        run COMMAND as a script app on PATH (/ is the root app), repeatable;
+                            it talks JSON lines on stdin/stdout (docs/scripts.md)
 
 Limits (durations: 10s, 500ms; sizes: 1048576, 64KiB, 16MiB):
   --max-connections N       connections at once; beyond it HTTP 503 [default: 15000]
@@ -165,6 +179,16 @@ impl Config {
                 }
                 // Checked against the mounted apps when the server starts.
                 "--root-app" => config.root_app = value()?,
+                "--app" => {
+                    let v = value()?;
+                    let Some((path, command)) = v.split_once('=') else {
+                        return Err(bad(&v, "PATH=COMMAND, e.g. /chat=\"php server.php\""));
+                    };
+                    if !path.starts_with('/') || command.trim().is_empty() {
+                        return Err(bad(&v, "PATH=COMMAND with a path starting with / and a command"));
+                    }
+                    config.scripts.push(ScriptSpec { path: path.to_string(), command: command.to_string() });
+                }
                 "--max-connections" => {
                     let v = value()?;
                     config.max_connections = parse_count(&v).ok_or_else(|| bad(&v, "a count"))?;

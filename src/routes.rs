@@ -1,5 +1,8 @@
 //! The path → app table, consulted by connection threads before the 101.
 
+use std::sync::atomic::{AtomicBool, Ordering};
+use std::sync::Arc;
+
 use crate::app::AppId;
 
 /// Where a WebSocket upgrade goes: an app, and the path parameter for it.
@@ -28,6 +31,8 @@ pub struct Routes {
     api: Vec<(String, AppId)>,
     /// The app that takes plain-socket backend clients (spec §3.5), if any.
     backend: Option<AppId>,
+    /// Apps that can be down (script apps), by app id: up while true.
+    gates: Vec<(AppId, Arc<AtomicBool>)>,
 }
 
 impl Routes {
@@ -49,6 +54,16 @@ impl Routes {
     /// Makes `app` the one that takes plain-socket backend clients.
     pub(crate) fn backends(&mut self, app: AppId) {
         self.backend = Some(app);
+    }
+
+    /// Upgrades to `app` are taken only while `up` holds.
+    pub(crate) fn gate(&mut self, app: AppId, up: Arc<AtomicBool>) {
+        self.gates.push((app, up));
+    }
+
+    /// Whether `app` takes upgrades now (false: a script app that is down).
+    pub fn is_up(&self, app: AppId) -> bool {
+        self.gates.iter().filter(|(a, _)| *a == app).all(|(_, up)| up.load(Ordering::SeqCst))
     }
 
     /// The app for a WebSocket upgrade on `path`, if any.

@@ -154,8 +154,21 @@ impl Server {
     /// # Errors
     ///
     /// None today; kept so that a failing built-in app can say so here.
-    pub fn new(config: Config) -> Result<Server> {
-        Ok(Server { config, apps: apps::builtin(), on_listening: None })
+    pub fn new(mut config: Config) -> Result<Server> {
+        // Script apps come first: on the path of a built-in app, they win.
+        let mut registrations: Vec<Registration> =
+            config.scripts.iter().map(apps::script::registration).collect();
+        let builtin = apps::builtin();
+        for script in &config.scripts {
+            if let Some(replaced) = builtin.iter().find(|r| r.serves(&script.path)) {
+                info!("--app {}: replaces the built-in app {} on that path", script.path, replaced.name());
+            }
+            if script.path == "/" {
+                config.root_app = script.path.clone();
+            }
+        }
+        registrations.extend(builtin);
+        Ok(Server { config, apps: registrations, on_listening: None })
     }
 
     /// A server with no apps at all; mount your own. Unless `--root-app`
@@ -218,6 +231,9 @@ impl Server {
             }
             if reg.backends {
                 routes.backends(id);
+            }
+            if let Some(up) = &reg.gate {
+                routes.gate(id, up.clone());
             }
             let app = (reg.build)(&config)?;
             slots.push(Slot { name: reg.name, app });

@@ -1,5 +1,8 @@
 //! How an app is mounted: [`Registration`], one constructor call per app.
 
+use std::sync::atomic::AtomicBool;
+use std::sync::Arc;
+
 use super::hooks::App;
 use crate::config::Config;
 use crate::error::Result;
@@ -39,6 +42,9 @@ pub struct Registration {
     /// The `--root-app` name that puts it on `/`, and the parameter its
     /// clients on `/` get.
     pub(crate) root: (String, String),
+    /// When set, upgrades on its path get 503 while this is false (a script
+    /// app whose process is down).
+    pub(crate) gate: Option<Arc<AtomicBool>>,
     /// Makes the app.
     pub(crate) build: Build,
 }
@@ -76,6 +82,7 @@ impl Registration {
             api: Vec::new(),
             backends: false,
             root: (name.into(), String::new()),
+            gate: None,
             build,
         }
     }
@@ -101,9 +108,23 @@ impl Registration {
         self
     }
 
+    /// Upgrades on its path get 503 while `up` is false.
+    pub fn gate(mut self, up: Arc<AtomicBool>) -> Registration {
+        self.gate = Some(up);
+        self
+    }
+
     /// Its name.
     pub fn name(&self) -> &str {
         &self.name
+    }
+
+    /// Whether a WebSocket upgrade on `path` would come to it.
+    pub fn serves(&self, path: &str) -> bool {
+        match &self.mount {
+            Mount::Path(p) => p == path,
+            Mount::Prefix(prefix, valid) => path.strip_prefix(prefix.as_str()).is_some_and(valid),
+        }
     }
 
     /// The `--root-app` name that puts it on `/`.

@@ -16,6 +16,7 @@ pub mod chat;
 pub mod echo;
 pub mod relay;
 pub mod room;
+pub mod script;
 pub mod workshop;
 
 use crate::app::Registration;

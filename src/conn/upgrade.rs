@@ -67,6 +67,12 @@ pub fn check(req: &Request, routes: &Routes, allow_origins: &[String]) -> Result
             log: Some(format!("WebSocket upgrade on {path}: no app there, 404")),
         });
     };
+    if !routes.is_up(route.app) {
+        return Err(Refusal {
+            response: Response::busy(&format!("the app on {path} is restarting, try again in a moment")),
+            log: Some(format!("WebSocket upgrade on {path}: the app is down (restarting), 503")),
+        });
+    }
     if req.method != "GET" {
         return Err(refuse(400, "a WebSocket upgrade must be a GET"));
     }

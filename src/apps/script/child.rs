@@ -1,0 +1,316 @@
+//! A script app's child process and the three threads around it: one feeds
+//! its stdin from a bounded queue, one reads its stdout (commands, handed to
+//! the app through its notifier), one copies its stderr to the log.
+
+use std::collections::VecDeque;
+use std::io::{BufRead, BufReader, Read, Write};
+use std::path::Path;
+use std::process::{ChildStdin, Command as Process, Stdio};
+use std::sync::{Arc, Mutex};
+use std::thread;
+use std::time::Duration;
+
+use crossbeam_channel::{bounded, Receiver, Sender, TrySendError};
+use log::{debug, warn};
+
+use super::lines::{self, Command};
+use crate::app::Notifier;
+
+/// Lines queued for the child's stdin; past it the client whose event does
+/// not fit is closed with 1013.
+pub const STDIN_QUEUE: usize = 1024;
+/// The longest line read from the child; longer ones are skipped.
+const MAX_LINE: usize = 1 << 20;
+/// How many of the child's last stderr lines are kept for the exit report.
+const STDERR_TAIL: usize = 10;
+/// The threads only copy bytes.
+const STACK: usize = 128 * 1024;
+
+/// What the child's threads tell the app (through its notifier).
+#[derive(Debug)]
+pub enum Note {
+    /// A command from child `generation`.
+    Command { generation: u64, command: Command },
+    /// Child `generation` ended: its exit status and last stderr lines.
+    Exited { generation: u64, status: String, tail: Vec<String> },
+    /// Time to start the child again.
+    Restart,
+}
+
+/// A running child.
+pub struct Child {
+    /// Lines for its stdin.
+    stdin: Option<Sender<String>>,
+    /// Its process id (for SIGTERM and SIGKILL at shutdown).
+    pid: u32,
+    /// Closed when it has exited.
+    exited: Receiver<()>,
+}
+
+/// Splits a command line into words: spaces separate, single or double
+/// quotes group (no other shell syntax).
+pub fn words(command: &str) -> Vec<String> {
+    let mut words = Vec::new();
+    let mut word = String::new();
+    let mut quote = None;
+    let mut any = false;
+    for c in command.chars() {
+        match (quote, c) {
+            (Some(q), c) if c == q => quote = None,
+            (Some(_), c) => word.push(c),
+            (None, '\'' | '"') => {
+                quote = Some(c);
+                any = true;
+            }
+            (None, c) if c.is_whitespace() => {
+                if any || !word.is_empty() {
+                    words.push(std::mem::take(&mut word));
+                    any = false;
+                }
+            }
+            (None, c) => word.push(c),
+        }
+    }
+    if any || !word.is_empty() {
+        words.push(word);
+    }
+    words
+}
+
+/// Why `program` cannot be started, if it cannot: missing, or not
+/// executable (looked up in `PATH` when it has no `/`).
+pub fn cannot_start(program: &str) -> Option<String> {
+    use std::os::unix::fs::PermissionsExt;
+    let executable =
+        |p: &Path| p.metadata().is_ok_and(|m| m.is_file() && m.permissions().mode() & 0o111 != 0);
+    if program.contains('/') {
+        let path = Path::new(program);
+        return match path.metadata() {
+            Err(e) => Some(format!("{program}: {e}")),
+            Ok(_) if !executable(path) => Some(format!("{program}: not an executable file")),
+            Ok(_) => None,
+        };
+    }
+    let found = std::env::var_os("PATH")
+        .map(|paths| std::env::split_paths(&paths).any(|dir| executable(&dir.join(program))))
+        .unwrap_or(false);
+    (!found).then(|| format!("{program}: command not found in PATH"))
+}
+
+impl Child {
+    /// Starts `argv` in the current directory, with `PYTHONUNBUFFERED=1`,
+    /// and its threads; `hello` is its first stdin line.
+    pub fn spawn(
+        argv: &[String],
+        name: &str,
+        generation: u64,
+        hello: String,
+        notifier: Notifier,
+    ) -> std::io::Result<Child> {
+        let mut process = Process::new(&argv[0])
+            .args(&argv[1..])
+            .env("PYTHONUNBUFFERED", "1")
+            .stdin(Stdio::piped())
+            .stdout(Stdio::piped())
+            .stderr(Stdio::piped())
+            .spawn()?;
+        let pid = process.id();
+        let (stdin_tx, stdin_rx) = bounded::<String>(STDIN_QUEUE);
+        let _ = stdin_tx.try_send(hello);
+        let stdin = process.stdin.take().expect("piped stdin");
+        let stdout = process.stdout.take().expect("piped stdout");
+        let stderr = process.stderr.take().expect("piped stderr");
+        let tail = Arc::new(Mutex::new(VecDeque::new()));
+        let spawn = |what: &str, f: Box<dyn FnOnce() + Send>| {
+            thread::Builder::new().name(format!("{name} {what}")).stack_size(STACK).spawn(f)
+        };
+        spawn("stdin", Box::new(move || feed(stdin, &stdin_rx)))?;
+        let err_thread = {
+            let (tail, name) = (tail.clone(), name.to_string());
+            spawn("stderr", Box::new(move || copy_stderr(stderr, &name, &tail)))?
+        };
+        let (exited_tx, exited) = bounded::<()>(0);
+        let name = name.to_string();
+        spawn(
+            "stdout",
+            Box::new(move || {
+                read_commands(stdout, &name, generation, &notifier);
+                let status = match process.wait() {
+                    Ok(s) => s.to_string(),
+                    Err(e) => format!("unknown ({e})"),
+                };
+                let _ = err_thread.join();
+                let tail: Vec<String> =
+                    tail.lock().unwrap_or_else(|e| e.into_inner()).iter().cloned().collect();
+                drop(exited_tx);
+                notifier.notify(Note::Exited { generation, status, tail });
+            }),
+        )?;
+        Ok(Child { stdin: Some(stdin_tx), pid, exited })
+    }
+
+    /// Queues a line for the child's stdin; false when the queue is full
+    /// (the child does not keep up) or the child is gone.
+    pub fn send(&self, line: String) -> bool {
+        match self.stdin.as_ref().map(|s| s.try_send(line)) {
+            Some(Ok(())) => true,
+            Some(Err(TrySendError::Full(_) | TrySendError::Disconnected(_))) | None => false,
+        }
+    }
+
+    /// Ends the child: EOF on its stdin, then SIGTERM after `grace`, then
+    /// SIGKILL after `grace` again.
+    pub fn stop(&mut self, grace: Duration) {
+        self.stdin = None;
+        if self.exited.recv_timeout(grace).is_ok() || self.wait_gone(grace / 4) {
+            return;
+        }
+        for signal in ["-TERM", "-KILL"] {
+            debug!("sending {signal} to script app process {}", self.pid);
+            let _ = Process::new("kill").arg(signal).arg(self.pid.to_string()).status();
+            if self.wait_gone(grace) {
+                return;
+            }
+        }
+        warn!("script app process {} did not end", self.pid);
+    }
+
+    fn wait_gone(&self, within: Duration) -> bool {
+        // A closed channel means the stdout thread saw the exit.
+        matches!(
+            self.exited.recv_timeout(within),
+            Err(crossbeam_channel::RecvTimeoutError::Disconnected) | Ok(())
+        )
+    }
+}
+
+/// Feeds the child's stdin: everything queued, then one flush.
+fn feed(mut stdin: ChildStdin, lines: &Receiver<String>) {
+    while let Ok(first) = lines.recv() {
+        let mut batch = first;
+        batch.push('\n');
+        for line in lines.try_iter().take(STDIN_QUEUE) {
+            batch.push_str(&line);
+            batch.push('\n');
+        }
+        if stdin.write_all(batch.as_bytes()).and_then(|()| stdin.flush()).is_err() {
+            return; // the child closed its stdin or ended
+        }
+    }
+    // The app let go: EOF for the child.
+}
+
+/// Reads command lines until the child's stdout ends; bad lines are logged
+/// (cut to 200 bytes) and skipped.
+fn read_commands(stdout: impl Read, name: &str, generation: u64, notifier: &Notifier) {
+    let mut reader = BufReader::new(stdout);
+    let mut line = Vec::new();
+    loop {
+        line.clear();
+        match read_line(&mut reader, &mut line) {
+            Ok(0) => return,
+            Ok(_) => {}
+            Err(e) => {
+                debug!("{name}: reading stdout: {e}");
+                return;
+            }
+        }
+        if line.len() > MAX_LINE {
+            warn!("{name}: skipped a line of over {MAX_LINE} bytes on stdout");
+            continue;
+        }
+        let text = String::from_utf8_lossy(&line);
+        let text = text.trim();
+        if text.is_empty() {
+            continue;
+        }
+        match lines::parse(text) {
+            Ok(command) => {
+                if !notifier.notify(Note::Command { generation, command }) {
+                    return;
+                }
+            }
+            Err(why) => warn!("{name}: skipped a line on stdout: {why}: {}", lines::cut(text)),
+        }
+    }
+}
+
+/// One line, without holding more than [`MAX_LINE`] of it (the rest of a
+/// longer line is read and dropped; the length says it was too long).
+fn read_line(reader: &mut impl BufRead, out: &mut Vec<u8>) -> std::io::Result<usize> {
+    let mut total = 0;
+    loop {
+        let buf = reader.fill_buf()?;
+        if buf.is_empty() {
+            return Ok(total);
+        }
+        let (chunk, done) = match buf.iter().position(|&b| b == b'\n') {
+            Some(i) => (&buf[..=i], true),
+            None => (buf, false),
+        };
+        let n = chunk.len();
+        if out.len() <= MAX_LINE {
+            out.extend_from_slice(&chunk[..n.min(MAX_LINE + 1 - out.len().min(MAX_LINE + 1))]);
+        }
+        total += n;
+        reader.consume(n);
+        if done {
+            return Ok(total);
+        }
+    }
+}
+
+/// Copies the child's stderr to the log, line by line, keeping the last few.
+fn copy_stderr(stderr: impl Read, name: &str, tail: &Mutex<VecDeque<String>>) {
+    let mut reader = BufReader::new(stderr);
+    let mut line = Vec::new();
+    while let Ok(n) = read_line(&mut reader, &mut line) {
+        if n == 0 {
+            return;
+        }
+        let text = String::from_utf8_lossy(&line).trim_end().to_string();
+        line.clear();
+        log::info!("{name}: {}", lines::cut(&text));
+        let mut tail = tail.lock().unwrap_or_else(|e| e.into_inner());
+        tail.push_back(text);
+        if tail.len() > STDERR_TAIL {
+            tail.pop_front();
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn command_lines_split_into_words() {
+        assert_eq!(words("php server.php"), ["php", "server.php"]);
+        assert_eq!(
+            words("  python3  'my chat.py' -x \"a b\" ''"),
+            ["python3", "my chat.py", "-x", "a b", ""]
+        );
+        assert!(words("").is_empty());
+    }
+
+    #[test]
+    fn programs_that_cannot_start_are_named() {
+        assert!(cannot_start("sh").is_none());
+        assert!(cannot_start("no-such-program-wslab").unwrap().contains("not found"));
+        assert!(cannot_start("/no/such/file").is_some());
+        assert!(cannot_start("/etc/passwd").unwrap().contains("not an executable"));
+    }
+
+    #[test]
+    fn long_lines_are_cut_but_consumed() {
+        let mut data = vec![b'x'; MAX_LINE + 10];
+        data.extend_from_slice(b"\nnext\n");
+        let mut reader = BufReader::new(&data[..]);
+        let mut line = Vec::new();
+        assert_eq!(read_line(&mut reader, &mut line).unwrap(), MAX_LINE + 11);
+        assert!(line.len() > MAX_LINE && line.len() <= MAX_LINE + 1);
+        line.clear();
+        read_line(&mut reader, &mut line).unwrap();
+        assert_eq!(line, b"next\n");
+    }
+}

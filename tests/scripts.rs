@@ -1,0 +1,255 @@
+//! Script apps (`--app PATH=COMMAND`, spec §7) with real `python3`
+//! children: every event and command, the example chat as copied, crash
+//! and restart, garbage on stdout, a child that stops reading, shutdown.
+
+mod support;
+
+use std::path::{Path, PathBuf};
+
+use serde_json::{json, Value};
+use support::{test_config, Child, TempDir, TestServer, Ws};
+use wslab::config::ScriptSpec;
+use wslab::Server;
+
+/// A server with the script apps `apps` (path, command) and the built-ins.
+fn server_with(tag: &str, apps: &[(&str, String)]) -> TestServer {
+    let data = TempDir::new(tag);
+    let mut config = test_config(data.path());
+    config.scripts = apps
+        .iter()
+        .map(|(path, command)| ScriptSpec { path: path.to_string(), command: command.clone() })
+        .collect();
+    TestServer::from_server(Server::new(config).unwrap(), data)
+}
+
+/// Writes `source` to a Python file in `dir` and returns the command that runs it.
+fn python(dir: &Path, name: &str, source: &str) -> String {
+    let file: PathBuf = dir.join(name);
+    std::fs::write(&file, source).unwrap();
+    format!("python3 '{}'", file.display())
+}
+
+/// Reads stdin events; answers through `reply(event)` (Python source of a function body).
+const PROBE: &str = r#"
+import base64, json, sys
+def out(**c):
+    print(json.dumps(c), flush=True)
+out(type="hello", version=1)
+for line in sys.stdin:
+    e = json.loads(line)
+    t = e["type"]
+    if t == "open":
+        out(type="send", to=[e["id"]], text=json.dumps(e))
+    elif t == "message" and "binary" in e:
+        out(type="send", to=e["id"], text="binary:" + e["binary"])
+    elif t == "message":
+        m = e["text"]
+        if m == "bin":
+            out(type="send", to=e["id"], binary=base64.b64encode(b"\x00\xff").decode())
+        elif m == "others":
+            out(type="broadcast", text="from %d" % e["id"], **{"except": e["id"]})
+        elif m == "all":
+            out(type="broadcast", text="to all")
+        elif m == "close":
+            out(type="close", id=e["id"], code=4001, reason="bye")
+        elif m == "log":
+            out(type="log", level="warn", message="a line for the log")
+        elif m == "die":
+            print("dying now", file=sys.stderr, flush=True)
+            sys.exit(3)
+        else:
+            out(type="send", to=e["id"], text="echo:" + m)
+"#;
+
+#[test]
+fn every_event_reaches_the_child_and_every_command_is_carried_out() {
+    let dir = TempDir::new("probe");
+    let server = server_with("probe", &[("/probe", python(dir.path(), "probe.py", PROBE))]);
+    let mut a = server.ws("/probe?name=Ann+Lee&x");
+    let open: Value = serde_json::from_str(&a.recv_text()).unwrap();
+    assert_eq!(open["type"], "open");
+    assert_eq!(open["path"], "/probe");
+    assert_eq!(open["query"], json!([["name", "Ann Lee"], ["x", ""]]));
+    assert!(open["peer"].as_str().unwrap().starts_with("127.0.0.1:"));
+    assert!(open["id"].as_u64().is_some());
+    let mut b = server.ws("/probe");
+    b.recv_text();
+    a.send("hi");
+    assert_eq!(a.recv_text(), "echo:hi");
+    a.send("bin");
+    assert_eq!(a.recv(), tungstenite::Message::binary(vec![0u8, 255]));
+    a.send(vec![1u8, 2, 3]);
+    assert_eq!(a.recv_text(), "binary:AQID");
+    a.send("others");
+    assert!(b.recv_text().starts_with("from "));
+    a.send("all");
+    assert_eq!(a.recv_text(), "to all");
+    assert_eq!(b.recv_text(), "to all");
+    b.send("close");
+    assert_eq!(b.expect_close(), 4001);
+    a.send("still");
+    assert_eq!(a.recv_text(), "echo:still");
+    assert_eq!(server.status()["connections"]["/probe"], 1);
+}
+
+#[test]
+fn the_python_chat_example_runs_as_copied() {
+    let server = server_with("chat-py", &[("/chat", "python3 examples/scripts/chat.py".into())]);
+    let mut ann = server.ws("/chat?name=Ann");
+    assert_eq!(ann.recv_text(), "welcome, Ann");
+    let mut bob = server.ws("/chat?name=Bob");
+    assert_eq!(bob.recv_text(), "welcome, Bob");
+    assert_eq!(ann.recv_text(), "Bob joined");
+    bob.send("hi all");
+    assert_eq!(ann.recv_text(), "Bob: hi all");
+    ann.send("/name Anna");
+    assert_eq!(ann.recv_text(), "Ann is now Anna");
+    assert_eq!(bob.recv_text(), "Ann is now Anna");
+    ann.send("hello Bob");
+    assert_eq!(bob.recv_text(), "Anna: hello Bob");
+    bob.close();
+    assert_eq!(ann.recv_text(), "Bob left");
+}
+
+#[test]
+fn a_child_that_dies_closes_its_clients_with_1011_gets_503s_and_comes_back() {
+    let dir = TempDir::new("crash");
+    let server = server_with("crash", &[("/probe", python(dir.path(), "probe.py", PROBE))]);
+    let mut a = server.ws("/probe");
+    a.recv_text();
+    let mut other = server.ws("/probe");
+    other.recv_text();
+    a.send("die");
+    assert_eq!(a.expect_close(), 1011);
+    assert_eq!(other.expect_close(), 1011);
+    match Ws::try_connect(server.addr, "/probe") {
+        Err(tungstenite::Error::Http(response)) => assert_eq!(response.status(), 503),
+        Err(e) => panic!("expected 503 while the app is down, got {e}"),
+        Ok(_) => panic!("expected 503 while the app is down, got a 101"),
+    }
+    // The built-in apps are not affected.
+    let mut echo = server.ws("/ws/echo");
+    echo.send("fine");
+    assert_eq!(echo.recv_text(), "fine");
+    // Restarted after a second.
+    let mut back = None;
+    support::wait_until("the app to be back", || {
+        back = Ws::try_connect(server.addr, "/probe").ok();
+        back.is_some()
+    });
+    let mut back = back.unwrap();
+    back.recv_text();
+    back.send("again");
+    assert_eq!(back.recv_text(), "echo:again");
+}
+
+#[test]
+fn garbage_on_stdout_is_logged_and_skipped() {
+    let dir = TempDir::new("garbage");
+    let source = r#"
+import json, sys
+print("this is not JSON", flush=True)
+print('{"type":"fly"}', flush=True)
+print('{"type":"send","to":999999,"text":"nobody"}', flush=True)
+print('{"type":"send","text":"no to"}', flush=True)
+print('{"type":"close","id":999999}', flush=True)
+print("x" * 3000000, flush=True)
+print(json.dumps({"type": "hello", "version": 1}), flush=True)
+for line in sys.stdin:
+    e = json.loads(line)
+    if e["type"] == "message":
+        print(json.dumps({"type": "send", "to": e["id"], "text": e["text"]}), flush=True)
+        print("\x00\xff garbage again {", flush=True)
+"#;
+    let server = server_with("garbage", &[("/g", python(dir.path(), "garbage.py", source))]);
+    let mut a = server.ws("/g");
+    for i in 0..3 {
+        a.send(format!("m{i}"));
+        assert_eq!(a.recv_text(), format!("m{i}"));
+    }
+}
+
+#[test]
+fn a_child_that_stops_reading_gets_its_flooding_client_closed_with_1013_and_nobody_else_waits() {
+    let dir = TempDir::new("stuck");
+    let source = r#"
+import json, time
+print(json.dumps({"type": "hello", "version": 1}), flush=True)
+time.sleep(3600)
+"#;
+    let server = server_with("stuck", &[("/stuck", python(dir.path(), "stuck.py", source))]);
+    let mut flood = server.ws("/stuck");
+    let big = "y".repeat(1024);
+    let mut echo = server.ws("/ws/echo");
+    // The pipe takes about 64 KiB, the queue 1024 lines: this cannot all fit.
+    for _ in 0..4000 {
+        if flood.socket.send(tungstenite::Message::text(big.clone())).is_err() {
+            break;
+        }
+    }
+    assert_eq!(flood.expect_close(), 1013);
+    echo.send("unaffected");
+    assert_eq!(echo.recv_text(), "unaffected");
+}
+
+#[test]
+fn shutdown_gives_the_child_eof_on_its_stdin() {
+    let dir = TempDir::new("eof");
+    let marker = dir.path().join("saw-eof");
+    let source = format!(
+        r#"
+import json, sys
+print(json.dumps({{"type": "hello", "version": 1}}), flush=True)
+for line in sys.stdin:
+    pass
+open({marker:?}, "w").write("eof")
+"#,
+        marker = marker.display().to_string()
+    );
+    let mut server = server_with("eof", &[("/e", python(dir.path(), "eof.py", &source))]);
+    let mut a = server.ws("/e");
+    a.send("x");
+    server.stop();
+    assert!(marker.exists(), "the child saw the end of its stdin before the server stopped");
+}
+
+#[test]
+fn an_app_on_slash_is_the_root_app() {
+    let dir = TempDir::new("root");
+    let server = server_with("root", &[("/", python(dir.path(), "probe.py", PROBE))]);
+    let mut a = server.ws("/");
+    let open: Value = serde_json::from_str(&a.recv_text()).unwrap();
+    assert_eq!(open["path"], "/");
+    // The built-in apps stay on their own paths.
+    let mut room = server.ws("/ws/room/r");
+    room.send("r");
+    assert_eq!(room.recv_text(), "r");
+}
+
+#[test]
+fn a_command_that_cannot_start_is_one_clear_line_and_exit_1() {
+    let out = std::process::Command::new(env!("CARGO_BIN_EXE_wslab"))
+        .args(["--host", "127.0.0.1", "--port", "0", "--app", "/x=no-such-program-wslab --flag"])
+        .output()
+        .unwrap();
+    assert_eq!(out.status.code(), Some(1));
+    let stderr = String::from_utf8_lossy(&out.stderr);
+    let errors: Vec<&str> = stderr.lines().filter(|l| l.starts_with("wslab: ")).collect();
+    assert_eq!(errors.len(), 1, "{stderr}");
+    assert!(errors[0].contains("no-such-program-wslab") && errors[0].contains("not found"), "{stderr}");
+}
+
+#[test]
+fn the_childs_stderr_and_log_commands_reach_the_servers_log() {
+    let dir = TempDir::new("log");
+    let command = python(dir.path(), "probe.py", PROBE);
+    let mut child = Child::start(&["--app", &format!("/probe={command}")]);
+    let mut a = Ws::connect(child.addr(), "/probe");
+    a.recv_text();
+    a.send("log");
+    child.wait_line("app /probe: a line for the log");
+    a.send("die");
+    child.wait_line("app /probe: dying now");
+    let exit = child.wait_line("process ended");
+    assert!(exit.contains("exit status: 3"), "{exit}");
+}
