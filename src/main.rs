@@ -8,8 +8,26 @@ use signal_hook::iterator::Signals;
 use wslab::config::{help, Command, Config};
 use wslab::Server;
 
+/// wslab's Ratchet classes, written into a project by `wslab ratchet DIR`.
+const RATCHET_PHP: &str = include_str!("../php/Ratchet.php");
+
 fn main() -> ExitCode {
-    let config = match Config::from_args(std::env::args().skip(1)) {
+    let args: Vec<String> = std::env::args().skip(1).collect();
+    if args.first().map(String::as_str) == Some("ratchet") {
+        return match ratchet(&args[1..]) {
+            Ok(autoload) => {
+                println!(
+                    "wrote {autoload}: run the server with --app /PATH=\"php SERVER.php\" (docs/scripts.md)"
+                );
+                ExitCode::SUCCESS
+            }
+            Err(e) => {
+                eprintln!("wslab: ratchet: {e}");
+                ExitCode::FAILURE
+            }
+        };
+    }
+    let config = match Config::from_args(args) {
         Ok(Command::Run(config)) => *config,
         Ok(Command::Help) => {
             print!("{}", help(&wslab::apps::root_choices()));
@@ -55,6 +73,32 @@ fn run(config: Config) -> wslab::Result<()> {
     running.wait();
     info!("bye");
     Ok(())
+}
+
+/// `wslab ratchet DIR`: what `composer require cboden/ratchet` does for a
+/// project, with wslab's Ratchet classes: `DIR/vendor/autoload.php` loads
+/// them and the PSR-4 autoload map of `DIR/composer.json`.
+fn ratchet(args: &[String]) -> Result<String, String> {
+    let [dir] = args else { return Err("usage: wslab ratchet DIR (the folder of your server.php)".into()) };
+    let dir = std::path::Path::new(dir);
+    if !dir.is_dir() {
+        return Err(format!("{}: not a folder", dir.display()));
+    }
+    let vendor = dir.join("vendor");
+    let write = |path: std::path::PathBuf, text: &str| {
+        std::fs::write(&path, text).map_err(|e| format!("{}: {e}", path.display()))
+    };
+    std::fs::create_dir_all(vendor.join("wslab")).map_err(|e| format!("{}: {e}", vendor.display()))?;
+    write(vendor.join("wslab").join("Ratchet.php"), RATCHET_PHP)?;
+    let autoload = vendor.join("autoload.php");
+    write(
+        autoload.clone(),
+        "<?php\n// Written by `wslab ratchet`: Ratchet 0.4's classes from wslab, then this\n\
+         // project's own PSR-4 autoload map (composer.json).\n\
+         require_once __DIR__ . '/wslab/Ratchet.php';\n\
+         \\Wslab\\Autoload::project(dirname(__DIR__));\n",
+    )?;
+    Ok(autoload.display().to_string())
 }
 
 /// The URLs to open: by hostname and by each non-loopback address, then loopback.

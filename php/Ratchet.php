@@ -1,0 +1,420 @@
+<?php
+// Ratchet 0.4 for wslab: the classes a course's Ratchet server is written
+// against, running as a wslab script app (docs/scripts.md). wslab owns the
+// port and the WebSocket protocol; this file turns its JSON lines into the
+// calls Ratchet makes (onOpen, onMessage, onClose, onError) and the
+// connections' send() and close() into command lines.
+//
+// `wslab ratchet DIR` copies this file to DIR/vendor/wslab/Ratchet.php and
+// writes DIR/vendor/autoload.php, which loads it and the PSR-4 autoload
+// map of DIR/composer.json.
+
+namespace {
+    // The protocol owns standard output: PHP's own notices and what the app
+    // echoes go to standard error, which wslab logs line by line.
+    ini_set('display_errors', 'stderr');
+    ini_set('log_errors', '0');
+    error_reporting(E_ALL);
+    ob_start(function ($text) {
+        if ($text !== '') {
+            fwrite(STDERR, $text);
+        }
+        return '';
+    }, 1);
+}
+
+namespace Ratchet {
+    const VERSION = 'Ratchet/0.4.4';
+
+    interface ConnectionInterface
+    {
+        function send($data);
+        function close();
+    }
+
+    interface ComponentInterface
+    {
+        function onOpen(ConnectionInterface $conn);
+        function onClose(ConnectionInterface $conn);
+        function onError(ConnectionInterface $conn, \Exception $e);
+    }
+
+    interface MessageInterface
+    {
+        function onMessage(ConnectionInterface $from, $msg);
+    }
+
+    interface MessageComponentInterface extends ComponentInterface, MessageInterface
+    {
+    }
+
+    /** Ratchet\App: routes matched on the client's path. */
+    class App
+    {
+        /** @var array<string, ComponentInterface> */
+        public $routes = [];
+
+        public function __construct($httpHost = 'localhost', $port = 8080, $address = '127.0.0.1', $loop = null, $context = [])
+        {
+            \Wslab\Runtime::ignoredPort($port, $address);
+        }
+
+        public function route($path, ComponentInterface $controller, array $allowedOrigins = [], $httpHost = null)
+        {
+            $this->routes[$path] = $controller;
+            return $controller;
+        }
+
+        public function run()
+        {
+            \Wslab\Runtime::run($this->routes);
+        }
+    }
+}
+
+namespace Ratchet\Server {
+    use Ratchet\ConnectionInterface;
+    use Ratchet\MessageComponentInterface;
+
+    class IoServer
+    {
+        public $app;
+
+        public function __construct($app, $socket = null, $loop = null)
+        {
+            $this->app = $app;
+        }
+
+        public static function factory($component, $port = 80, $address = '0.0.0.0')
+        {
+            \Wslab\Runtime::ignoredPort($port, $address);
+            return new static($component);
+        }
+
+        public function run()
+        {
+            \Wslab\Runtime::run(['' => $this->app]);
+        }
+    }
+
+    /** Ratchet's EchoServer: every message back to its sender (as text). */
+    class EchoServer implements MessageComponentInterface
+    {
+        public function onOpen(ConnectionInterface $conn)
+        {
+        }
+
+        public function onMessage(ConnectionInterface $from, $msg)
+        {
+            $from->send($msg);
+        }
+
+        public function onClose(ConnectionInterface $conn)
+        {
+        }
+
+        public function onError(ConnectionInterface $conn, \Exception $e)
+        {
+            $conn->close();
+        }
+    }
+}
+
+namespace Ratchet\Http {
+    class HttpServer
+    {
+        public $_httpServer;
+
+        public function __construct($component)
+        {
+            $this->_httpServer = $component;
+        }
+    }
+}
+
+namespace Ratchet\WebSocket {
+    class WsServer
+    {
+        public $component;
+
+        public function __construct($component)
+        {
+            $this->component = $component;
+        }
+
+        public function enableKeepAlive($loop, $interval = 30)
+        {
+            // wslab pings every client itself (--ping-interval).
+        }
+    }
+}
+
+namespace Wslab {
+    use Ratchet\ComponentInterface;
+
+    /** The URI of the request that opened a connection. */
+    class Uri
+    {
+        private $path;
+        private $query;
+
+        public function __construct($path, $query)
+        {
+            $this->path = $path;
+            $this->query = $query;
+        }
+
+        public function getPath() { return $this->path; }
+        public function getQuery() { return $this->query; }
+        public function getScheme() { return 'ws'; }
+        public function __toString() { return $this->path . ($this->query === '' ? '' : '?' . $this->query); }
+    }
+
+    /** `$conn->httpRequest`: the upgrade request, PSR-7 style. */
+    class Request
+    {
+        private $uri;
+        private $headers;
+
+        public function __construct(Uri $uri, array $headers)
+        {
+            $this->uri = $uri;
+            $this->headers = [];
+            foreach ($headers as $name => $value) {
+                $this->headers[strtolower($name)] = [$name, $value];
+            }
+        }
+
+        public function getUri() { return $this->uri; }
+        public function getPath() { return $this->uri->getPath(); }
+        public function getQuery() { return $this->uri->getQuery(); }
+        public function getMethod() { return 'GET'; }
+        public function hasHeader($name) { return isset($this->headers[strtolower($name)]); }
+        public function getHeader($name)
+        {
+            $h = $this->headers[strtolower($name)] ?? null;
+            return $h === null ? [] : [$h[1]];
+        }
+        public function getHeaderLine($name) { return implode(', ', $this->getHeader($name)); }
+        public function getHeaders()
+        {
+            $all = [];
+            foreach ($this->headers as $h) {
+                $all[$h[0]] = [$h[1]];
+            }
+            return $all;
+        }
+    }
+
+    /** One client, one object for its whole life (so SplObjectStorage and === work). */
+    #[\AllowDynamicProperties]
+    class Connection implements \Ratchet\ConnectionInterface
+    {
+        /** @var int */
+        public $resourceId;
+        /** @var string the peer's host, no port */
+        public $remoteAddress;
+        /** @var Request */
+        public $httpRequest;
+        /** @var bool */
+        private $closed = false;
+
+        public function __construct($id, $remoteAddress, Request $request)
+        {
+            $this->resourceId = $id;
+            $this->remoteAddress = $remoteAddress;
+            $this->httpRequest = $request;
+        }
+
+        public function send($data)
+        {
+            if (!$this->closed) {
+                Runtime::queue($this->resourceId, (string) $data);
+            }
+            return $this;
+        }
+
+        public function close($code = 1000)
+        {
+            if (!$this->closed) {
+                $this->closed = true;
+                Runtime::flush();
+                Runtime::write(['type' => 'close', 'id' => $this->resourceId, 'code' => (int) $code]);
+            }
+        }
+    }
+
+    /** The loop: wslab's lines in, Ratchet's calls out. */
+    class Runtime
+    {
+        /** @var array<int, array{0: Connection, 1: ComponentInterface}> */
+        private static $conns = [];
+        /** @var list<array{0: list<int>, 1: string}> sends of the current hook, consecutive ones merged */
+        private static $pending = [];
+
+        public static function ignoredPort($port, $address)
+        {
+            fwrite(STDERR, "wslab: the port and address this script asks for ($address:$port) are ignored; wslab owns the port\n");
+        }
+
+        public static function write(array $command)
+        {
+            $line = json_encode($command, JSON_UNESCAPED_SLASHES | JSON_UNESCAPED_UNICODE | JSON_INVALID_UTF8_SUBSTITUTE);
+            fwrite(STDOUT, $line . "\n");
+            fflush(STDOUT);
+        }
+
+        /** A send of this hook; a foreach over 100 clients becomes one line. */
+        public static function queue($id, $data)
+        {
+            $last = count(self::$pending) - 1;
+            if ($last >= 0 && self::$pending[$last][1] === $data) {
+                self::$pending[$last][0][] = $id;
+            } else {
+                self::$pending[] = [[$id], $data];
+            }
+        }
+
+        public static function flush()
+        {
+            foreach (self::$pending as [$ids, $data]) {
+                $command = ['type' => 'send', 'to' => $ids];
+                if (preg_match('//u', $data)) {
+                    $command['text'] = $data;
+                } else {
+                    // Not UTF-8: as binary, not as a text frame a browser would refuse.
+                    $command['binary'] = base64_encode($data);
+                }
+                self::write($command);
+            }
+            self::$pending = [];
+        }
+
+        /** Unwraps HttpServer and WsServer down to the app's component. */
+        private static function component($app)
+        {
+            while (true) {
+                if ($app instanceof \Ratchet\Http\HttpServer) {
+                    $app = $app->_httpServer;
+                } elseif ($app instanceof \Ratchet\WebSocket\WsServer) {
+                    $app = $app->component;
+                } else {
+                    return $app;
+                }
+            }
+        }
+
+        /** Runs one hook as Ratchet does: an \Exception goes to onError. */
+        private static function hook(ComponentInterface $component, Connection $conn, callable $call)
+        {
+            try {
+                $call();
+            } catch (\Exception $e) {
+                try {
+                    $component->onError($conn, $e);
+                } catch (\Throwable $again) {
+                    fwrite(STDERR, "onError threw: " . $again . "\n");
+                }
+            } catch (\Throwable $e) {
+                // Ratchet would die here; the other clients deserve better.
+                fwrite(STDERR, "uncaught " . get_class($e) . " for client {$conn->resourceId}: $e\n");
+                self::flush();
+                $conn->close(1011);
+            }
+            self::flush();
+        }
+
+        /** @param array<string, mixed> $routes path => component ('' matches every path) */
+        public static function run(array $routes)
+        {
+            $components = [];
+            foreach ($routes as $path => $app) {
+                $components[$path] = self::component($app);
+            }
+            self::write(['type' => 'hello', 'version' => 1]);
+            while (($line = fgets(STDIN)) !== false) {
+                $event = json_decode($line, true);
+                if (!is_array($event) || !isset($event['type'])) {
+                    fwrite(STDERR, "wslab: a line that is not an event: " . substr($line, 0, 200) . "\n");
+                    continue;
+                }
+                $id = $event['id'] ?? null;
+                switch ($event['type']) {
+                    case 'open':
+                        $component = $components[$event['path']] ?? $components[''] ?? null;
+                        $query = [];
+                        foreach ($event['query'] as [$k, $v]) {
+                            $query[] = rawurlencode($k) . ($v === '' ? '' : '=' . rawurlencode($v));
+                        }
+                        $peer = $event['peer'];
+                        $host = preg_replace('/^\[?(.*?)\]?:\d+$/', '$1', $peer);
+                        $request = new Request(new Uri($event['path'], implode('&', $query)), (array) $event['headers']);
+                        $conn = new Connection($id, $host, $request);
+                        if ($component === null) {
+                            fwrite(STDERR, "no route for {$event['path']}; closing client $id\n");
+                            $conn->close(1008);
+                            break;
+                        }
+                        self::$conns[$id] = [$conn, $component];
+                        self::hook($component, $conn, function () use ($component, $conn) { $component->onOpen($conn); });
+                        break;
+                    case 'message':
+                        if (!isset(self::$conns[$id])) {
+                            break;
+                        }
+                        [$conn, $component] = self::$conns[$id];
+                        $msg = isset($event['binary']) ? base64_decode($event['binary']) : $event['text'];
+                        self::hook($component, $conn, function () use ($component, $conn, $msg) { $component->onMessage($conn, $msg); });
+                        break;
+                    case 'error':
+                        if (isset(self::$conns[$id])) {
+                            [$conn, $component] = self::$conns[$id];
+                            self::hook($component, $conn, function () use ($component, $conn, $event) {
+                                $component->onError($conn, new \Exception($event['error']));
+                            });
+                        }
+                        break;
+                    case 'close':
+                        if (isset(self::$conns[$id])) {
+                            [$conn, $component] = self::$conns[$id];
+                            unset(self::$conns[$id]);
+                            self::hook($component, $conn, function () use ($component, $conn) { $component->onClose($conn); });
+                        }
+                        break;
+                }
+            }
+        }
+    }
+
+    /** `vendor/autoload.php`'s second half: the project's own PSR-4 map. */
+    class Autoload
+    {
+        public static function project($dir)
+        {
+            $file = $dir . '/composer.json';
+            if (!is_file($file)) {
+                return;
+            }
+            $composer = json_decode(file_get_contents($file), true);
+            $map = $composer['autoload']['psr-4'] ?? [];
+            spl_autoload_register(function ($class) use ($map, $dir) {
+                foreach ($map as $prefix => $paths) {
+                    if ($prefix !== '' && strncmp($class, $prefix, strlen($prefix)) !== 0) {
+                        continue;
+                    }
+                    $rest = str_replace('\\', '/', substr($class, strlen($prefix))) . '.php';
+                    foreach ((array) $paths as $path) {
+                        $candidate = $dir . '/' . rtrim($path, '/') . '/' . $rest;
+                        if (is_file($candidate)) {
+                            require $candidate;
+                            return;
+                        }
+                    }
+                }
+            });
+            foreach ($composer['autoload']['files'] ?? [] as $path) {
+                require_once $dir . '/' . $path;
+            }
+        }
+    }
+}

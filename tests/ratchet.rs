@@ -1,0 +1,226 @@
+//! Ratchet servers written for the course, on wslab unchanged: `wslab
+//! ratchet DIR`, then `--app PATH=php DIR/server.php`, with real php-cli.
+
+mod support;
+
+use std::path::Path;
+use std::process::Command;
+
+use support::{test_config, TempDir, TestServer};
+use wslab::config::ScriptSpec;
+use wslab::Server;
+
+/// php-cli, or a skip note (a failure under WSLAB_REQUIRE_PHP=1, as CI sets).
+fn php_available() -> bool {
+    let found = Command::new("php").arg("-v").output().is_ok_and(|o| o.status.success());
+    if !found {
+        assert!(
+            std::env::var("WSLAB_REQUIRE_PHP").is_err(),
+            "php not found, and WSLAB_REQUIRE_PHP=1 requires it (apt-get install php-cli)"
+        );
+        eprintln!("skipped: php not found (apt-get install php-cli)");
+    }
+    found
+}
+
+/// A project folder with `files` (path, content), set up by `wslab ratchet`.
+fn project(tag: &str, files: &[(&str, &str)]) -> TempDir {
+    let dir = TempDir::new(tag);
+    for (path, content) in files {
+        let file = dir.path().join(path);
+        std::fs::create_dir_all(file.parent().unwrap()).unwrap();
+        std::fs::write(file, content).unwrap();
+    }
+    let out = Command::new(env!("CARGO_BIN_EXE_wslab")).arg("ratchet").arg(dir.path()).output().unwrap();
+    assert!(out.status.success(), "{}", String::from_utf8_lossy(&out.stderr));
+    assert!(dir.path().join("vendor/autoload.php").is_file());
+    dir
+}
+
+fn server(tag: &str, apps: &[(&str, &Path, &str)]) -> TestServer {
+    let data = TempDir::new(tag);
+    let mut config = test_config(data.path());
+    config.scripts = apps
+        .iter()
+        .map(|(path, dir, file)| ScriptSpec {
+            path: path.to_string(),
+            command: format!("php '{}'", dir.join(file).display()),
+        })
+        .collect();
+    TestServer::from_server(Server::new(config).unwrap(), data)
+}
+
+#[test]
+fn the_ratchet_chat_example_runs_unchanged_with_ioserver() {
+    if !php_available() {
+        return;
+    }
+    let source = std::fs::read_to_string("examples/scripts/chat.php").unwrap();
+    let dir = project("ratchet-chat", &[("chat.php", &source)]);
+    let server = server("ratchet-chat", &[("/chat", dir.path(), "chat.php")]);
+    let mut ann = server.ws("/chat?name=Ann");
+    assert_eq!(ann.recv_text(), "welcome, Ann");
+    let mut bob = server.ws("/chat?name=Bob");
+    assert_eq!(bob.recv_text(), "welcome, Bob");
+    assert_eq!(ann.recv_text(), "Bob joined");
+    bob.send("hi all");
+    assert_eq!(ann.recv_text(), "Bob: hi all");
+    ann.send("/name Anna");
+    assert_eq!(ann.recv_text(), "Ann is now Anna");
+    assert_eq!(bob.recv_text(), "Ann is now Anna");
+    bob.close();
+    assert_eq!(ann.recv_text(), "Bob left");
+}
+
+const ROUTES: &str = r#"<?php
+require __DIR__ . '/vendor/autoload.php';
+
+use Ratchet\ConnectionInterface;
+use Ratchet\MessageComponentInterface;
+
+class Shout implements MessageComponentInterface {
+    public function onOpen(ConnectionInterface $conn) {
+        $conn->send('path ' . $conn->httpRequest->getUri()->getPath() . ' agent ' . $conn->httpRequest->getHeaderLine('User-Agent')
+            . ' from ' . $conn->remoteAddress);
+    }
+    public function onMessage(ConnectionInterface $from, $msg) {
+        if ($msg === 'throw') {
+            throw new \RuntimeException('the exercise is not finished');
+        }
+        $from->send(strtoupper($msg));
+    }
+    public function onClose(ConnectionInterface $conn) {}
+    public function onError(ConnectionInterface $conn, \Exception $e) {
+        $conn->send('error: ' . $e->getMessage());
+        $conn->close();
+    }
+}
+
+$app = new Ratchet\App('localhost', 8080);
+$app->route('/shout', new Shout, ['*']);
+$app->route('/echo', new Ratchet\Server\EchoServer, ['*']);
+$app->run();
+"#;
+
+#[test]
+fn ratchet_app_routes_match_the_path_and_exceptions_reach_on_error() {
+    if !php_available() {
+        return;
+    }
+    let dir = project("ratchet-routes", &[("server.php", ROUTES)]);
+    let server = server(
+        "ratchet-routes",
+        &[("/shout", dir.path(), "server.php"), ("/echo", dir.path(), "server.php")],
+    );
+    let mut shout = server.ws("/shout");
+    let hello = shout.recv_text();
+    assert!(hello.starts_with("path /shout agent "), "{hello}");
+    assert!(hello.ends_with("from 127.0.0.1"), "no port in remoteAddress: {hello}");
+    shout.send("hi");
+    assert_eq!(shout.recv_text(), "HI");
+    let mut echo = server.ws("/echo");
+    echo.send("same");
+    assert_eq!(echo.recv_text(), "same");
+    shout.send("throw");
+    assert_eq!(shout.recv_text(), "error: the exercise is not finished");
+    assert_eq!(shout.expect_close(), 1000);
+    echo.send("still");
+    assert_eq!(echo.recv_text(), "still");
+}
+
+#[test]
+fn a_composer_psr4_namespace_across_files_loads_and_output_never_corrupts_the_protocol() {
+    if !php_available() {
+        return;
+    }
+    let composer = r#"{"autoload": {"psr-4": {"App\\": "src/"}}}"#;
+    let chat = r#"<?php
+namespace App;
+
+use Ratchet\ConnectionInterface;
+use Ratchet\MessageComponentInterface;
+
+class Chat implements MessageComponentInterface {
+    public function __construct() {
+        $this->clients = new \SplObjectStorage; // a dynamic property: PHP 8.2 deprecates it
+    }
+    public function onOpen(ConnectionInterface $conn) {
+        echo "New connection! ({$conn->resourceId})\n";
+        print_r(['noise' => true]);
+        $this->clients->attach($conn);
+    }
+    public function onMessage(ConnectionInterface $from, $msg) {
+        echo "no newline here, and then the sends"; // on stdout it would spoil the next line
+        foreach ($this->clients as $client) {
+            $client->send(Format::line($from->resourceId, $msg));
+        }
+    }
+    public function onClose(ConnectionInterface $conn) { $this->clients->detach($conn); }
+    public function onError(ConnectionInterface $conn, \Exception $e) { $conn->close(); }
+}
+"#;
+    let format = r##"<?php
+namespace App;
+
+class Format {
+    public static function line($id, $msg) { return "#$id: $msg"; }
+}
+"##;
+    let main = r#"<?php
+require dirname(__DIR__) . '/vendor/autoload.php';
+
+use Ratchet\Http\HttpServer;
+use Ratchet\Server\IoServer;
+use Ratchet\WebSocket\WsServer;
+
+$server = IoServer::factory(new HttpServer(new WsServer(new App\Chat())), 8080, '0.0.0.0');
+$server->run();
+"#;
+    let dir = project(
+        "ratchet-psr4",
+        &[
+            ("composer.json", composer),
+            ("src/Chat.php", chat),
+            ("src/Format.php", format),
+            ("bin/server.php", main),
+        ],
+    );
+    let data = TempDir::new("ratchet-psr4-data");
+    let mut config = test_config(data.path());
+    // display_errors on, as on a course machine: notices must still not reach stdout.
+    config.scripts = vec![ScriptSpec {
+        path: "/chat".into(),
+        command: format!("php -d display_errors=1 '{}'", dir.path().join("bin/server.php").display()),
+    }];
+    let server = TestServer::from_server(Server::new(config).unwrap(), data);
+    let mut a = server.ws("/chat");
+    let mut b = server.ws("/chat");
+    // A round trip through b makes sure both opens were handled.
+    b.send("b here");
+    let line = a.recv_text();
+    assert!(line.ends_with(": b here"), "{line}");
+    assert_eq!(b.recv_text(), line);
+    a.send("one");
+    let from_a = b.recv_text();
+    assert!(from_a.starts_with('#') && from_a.ends_with(": one"), "{from_a}");
+    assert_eq!(a.recv_text(), from_a);
+}
+
+#[test]
+fn binary_messages_arrive_as_strings_and_invalid_utf8_goes_back_as_binary() {
+    if !php_available() {
+        return;
+    }
+    let source = r#"<?php
+require __DIR__ . '/vendor/autoload.php';
+$server = Ratchet\Server\IoServer::factory(new Ratchet\Http\HttpServer(new Ratchet\WebSocket\WsServer(new Ratchet\Server\EchoServer())), 9000);
+$server->run();
+"#;
+    let dir = project("ratchet-echo", &[("echo.php", source)]);
+    let server = server("ratchet-echo", &[("/e", dir.path(), "echo.php")]);
+    let mut ws = server.ws("/e");
+    ws.send(b"plain".to_vec());
+    assert_eq!(ws.recv(), tungstenite::Message::text("plain"), "Ratchet's EchoServer answers with text");
+    ws.send(vec![0xffu8, 0x00]);
+    assert_eq!(ws.recv(), tungstenite::Message::binary(vec![0xffu8, 0x00]));
+}
