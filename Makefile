@@ -45,7 +45,7 @@ test-deps:
 ## End-to-end tests (tests/e2e): installs Chromium (apt, as root) and the npm
 ## packages where missing, builds, starts the server on a free port with a
 ## temporary data directory, runs every scenario, stops the server.
-e2e: e2e-deps
+e2e: e2e-deps test-deps
 	$(CARGO) build --release --features tls
 	sh tests/e2e/run.sh
 

@@ -6,6 +6,7 @@ mod support;
 use std::path::Path;
 use std::process::Command;
 
+use serde_json::json;
 use support::{test_config, TempDir, TestServer};
 use wslab::config::ScriptSpec;
 use wslab::Server;
@@ -223,4 +224,47 @@ $server->run();
     assert_eq!(ws.recv(), tungstenite::Message::text("plain"), "Ratchet's EchoServer answers with text");
     ws.send(vec![0xffu8, 0x00]);
     assert_eq!(ws.recv(), tungstenite::Message::binary(vec![0xffu8, 0x00]));
+}
+
+#[test]
+fn chat_protocol_php_speaks_the_chat_protocol_of_ws_chat() {
+    if !php_available() {
+        return;
+    }
+    let source = std::fs::read_to_string("examples/scripts/chat-protocol.php").unwrap();
+    let dir = project("chat-protocol", &[("chat-protocol.php", &source)]);
+    let server = server("chat-protocol", &[("/ws/chat", dir.path(), "chat-protocol.php")]);
+    let mut alice = server.ws("/ws/chat");
+    alice.send_json(serde_json::json!({"type": "login", "user": " alice "}));
+    assert_eq!(
+        alice.recv_json(),
+        serde_json::json!({"type": "welcome", "user": "alice", "users": ["alice"], "history": []})
+    );
+    let mut bob = server.ws("/ws/chat");
+    bob.send_json(serde_json::json!({"type": "chat", "user": "bob", "text": "hi!"}));
+    let welcome = bob.recv_json();
+    assert_eq!(
+        (welcome["type"].clone(), welcome["users"].clone()),
+        (json!("welcome"), json!(["alice", "bob"]))
+    );
+    let chat = bob.recv_json();
+    assert_eq!((chat["user"].clone(), chat["text"].clone()), (json!("bob"), json!("hi!")));
+    assert!(chat["ts"].as_u64().unwrap() > 1_700_000_000_000);
+    assert_eq!(alice.recv_json(), json!({"type": "join", "user": "bob"}));
+    assert_eq!(alice.recv_json()["text"], "hi!");
+    bob.send_json(json!({"type": "login", "user": "alice"}));
+    assert_eq!(bob.recv_json()["code"], "name_taken");
+    bob.send_json(json!({"type": "login", "user": "robert"}));
+    assert_eq!(alice.recv_json(), json!({"type": "rename", "from": "bob", "to": "robert"}));
+    assert_eq!(bob.recv_json(), json!({"type": "rename", "from": "bob", "to": "robert"}));
+    for (bad, code) in [
+        ("{nope", "bad_json"),
+        (r#"{"type":"dance"}"#, "unknown_type"),
+        (r#"{"type":"chat","text":"  "}"#, "empty"),
+    ] {
+        bob.send(bad);
+        assert_eq!(bob.recv_json()["code"], code, "{bad}");
+    }
+    bob.close();
+    assert_eq!(alice.recv_json(), json!({"type": "leave", "user": "robert"}));
 }
