@@ -33,6 +33,15 @@ fi
 # 10,000 client connections from the generator, as many on the server side.
 ulimit -n "$(ulimit -Hn)" 2>/dev/null || true
 
+# script-fanout runs a PHP app (Ratchet's MyChat) as a script app: php-cli
+# is installed as the tests install it, and `wslab ratchet` sets it up.
+sh .ci/install-deps.sh
+if command -v php >/dev/null 2>&1; then
+  ./target/release/wslab ratchet bench/peers/php-mychat >/dev/null
+else
+  echo "WARNING: php not found: script-fanout will fail"
+fi
+
 mkdir -p target/bench
 quick=""
 [ -n "${QUICK:-}" ] && [ "${QUICK:-}" != 0 ] && quick="--quick"

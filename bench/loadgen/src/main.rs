@@ -27,7 +27,10 @@ use serde_json::{json, Value};
 use scenarios::{Fan, Metrics, Params};
 use servers::{Kind, Options, Programs, Server};
 
-const ALL: &[&str] = &["fanout", "fanout-rate", "echo", "conns", "stalled", "chat", "reserve"];
+const ALL: &[&str] =
+    &["fanout", "fanout-rate", "echo", "conns", "stalled", "chat", "reserve", "script-fanout"];
+/// The PHP app of `script-fanout` (after `wslab ratchet` there, which bench/run.sh does).
+const SCRIPT_APP: &str = "bench/peers/php-mychat/server.php";
 
 /// The clients the scenarios run with.
 #[derive(Clone, Copy, PartialEq, Eq, Debug)]
@@ -264,6 +267,10 @@ fn run_one(
     match scenario {
         // Keepalive off, so that the idle window measures idleness, not pings.
         "conns" => opts.args = vec!["--ping-interval".into(), "0".into()],
+        "script-fanout" => {
+            let script = std::env::current_dir().map_err(|e| e.to_string())?.join(SCRIPT_APP);
+            opts.args = vec!["--app".into(), format!("/ws/script=php '{}'", script.display())];
+        }
         "reserve" => {
             opts.workshops = Some(
                 json!([{"id": "bench", "title": "Benchmark workshop", "capacity": p.reservations + 1000}])
@@ -282,6 +289,7 @@ fn run_one(
             "fanout" => scenarios::fanout(&server, p, Fan::Window),
             "fanout-rate" => scenarios::fanout(&server, p, Fan::Rate),
             "stalled" => scenarios::fanout(&server, p, Fan::Stalled),
+            "script-fanout" => scenarios::fanout_on(&server, p, Fan::Window, "/ws/script"),
             "echo" => scenarios::echo(&server, p),
             "conns" => scenarios::conns(&server, p),
             "chat" => scenarios::chat(&server, p),
@@ -533,6 +541,42 @@ fn print_table(
         );
     }
     row("stalled", "loss (the others)", "loss", "0", w("stalled", "loss").map(|l| l == 0.0), false);
+    // script-fanout: only wslab runs it; the references are Node's fanout and
+    // wslab's own room app (fanout) of the same run.
+    if let Some(script) = w("script-fanout", "delivered_per_s") {
+        let vs_node = n("fanout", "delivered_per_s").map(|n| script / n);
+        let vs_room = w("fanout", "delivered_per_s").map(|r| script / r);
+        let ok = match (vs_node, vs_room) {
+            (Some(a), Some(b)) => Some(a >= 5.0 && b >= 0.3),
+            _ => None,
+        };
+        line(
+            "script-fanout",
+            "delivered msg/s (PHP MyChat; Node: its fanout)",
+            [fmt(Some(script)), fmt(n("fanout", "delivered_per_s")), String::new()],
+            [vs_node.map(|r| format!("{r:.2}×")).unwrap_or("–".into()), String::new()],
+            "≥ 5× Node, ≥ 0.3× room app",
+            verdict(ok),
+        );
+        line(
+            "script-fanout",
+            "… as a share of wslab's room app (fanout)",
+            [share(vs_room), String::new(), String::new()],
+            Default::default(),
+            "",
+            "",
+        );
+    }
+    row("script-fanout", "loss", "loss", "0", w("script-fanout", "loss").map(|l| l == 0.0), false);
+    row("script-fanout", "latency p99 ms", "p99_ms", "", None, false);
+    row(
+        "script-fanout",
+        "wslab CPU µs/delivered msg (PHP not counted)",
+        "server_cpu_us_per_msg",
+        "",
+        None,
+        false,
+    );
     let yes = |x: Option<f64>| match x {
         Some(c) if c >= 1.0 => "yes",
         Some(_) => "no",

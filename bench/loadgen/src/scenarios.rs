@@ -277,8 +277,13 @@ const FLOOD_MESSAGE: usize = 4096;
 
 /// `fanout`, `fanout-rate` and `stalled`.
 pub fn fanout(srv: &Server, p: &Params, mode: Fan) -> Result<Metrics, String> {
+    fanout_on(srv, p, mode, &format!("/ws/room/bench{}", now_ns() % 1_000_000_007))
+}
+
+/// `fanout` on the WebSocket path `room` (a room, or a script app's path).
+pub fn fanout_on(srv: &Server, p: &Params, mode: Fan, room: &str) -> Result<Metrics, String> {
     let mut net = Net::new(srv.addr).map_err(|e| e.to_string())?;
-    let room = format!("/ws/room/bench{}", now_ns() % 1_000_000_007);
+    let room = room.to_string();
     let (n, s) = (p.n, p.s.min(p.n));
     for _ in 0..n {
         net.open(&room);

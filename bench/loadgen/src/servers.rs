@@ -26,7 +26,7 @@ impl Kind {
     }
 
     /// Whether this server can run `scenario`: the peers have rooms and
-    /// echo, no chat or workshop.
+    /// echo, no chat, workshop or script apps.
     pub fn can(self, scenario: &str) -> bool {
         match self {
             Kind::Wslab => true,
