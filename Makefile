@@ -4,14 +4,22 @@ PORT ?= 8080
 ARGS ?=
 CARGO ?= cargo
 
-.PHONY: run build test test-deps e2e e2e-deps e2e-img conformance cert run-tls test-tls fmt lint clean help bench
+.PHONY: ratchet run build test test-deps e2e e2e-deps e2e-img conformance cert run-tls test-tls fmt lint clean help bench
 
 help:
 	@echo "make run PORT=8123 [ARGS='--root-app relay']   build (release) and start the server"
 	@echo "make test                                      install test tools if missing, run every test"
 	@echo "make e2e                                       every page in headless Chromium (installs it if missing)"
 	@echo "make e2e-img                                   after make e2e: refresh docs/img/chat.png"
+	@echo "make ratchet DIR=myproject                     set up a Ratchet server for --app (docs/scripts.md)"
 	@echo "make build | fmt | lint | clean"
+
+## Set up a Ratchet project for wslab (what `composer require cboden/ratchet`
+## does): make ratchet DIR=myproject, then make run ARGS="--app /=php myproject/server.php".
+DIR ?=
+ratchet:
+	$(CARGO) build --release
+	./target/release/wslab ratchet $(DIR)
 
 ## Build in release mode and run on PORT (default 8080).
 run:
