@@ -23,7 +23,7 @@ use super::attach;
 use super::classify::PHP_GREETING;
 use super::framer::{Frame, Framer};
 use super::link::Link;
-use super::stream::Stream;
+use super::stream::{read_until_closed, Stream};
 use crate::app::{ClientId, ClientInfo, ClientKind, Message};
 use crate::dispatch::Event;
 use crate::error::Result;
@@ -187,21 +187,8 @@ impl Backend {
         if !self.writer.wait_drained(CLOSE_TIMEOUT) {
             return Ok(());
         }
-        let mut socket = self.writer.socket();
-        let deadline = Instant::now() + CLOSE_TIMEOUT;
-        let mut sink = [0u8; 512];
-        loop {
-            let left = deadline.saturating_duration_since(Instant::now());
-            if left.is_zero() || socket.set_read_timeout(Some(left)).is_err() {
-                return Ok(());
-            }
-            match socket.read(&mut sink) {
-                Ok(0) => return Ok(()),
-                Ok(_) => {}
-                Err(e) if e.kind() == io::ErrorKind::Interrupted => {}
-                Err(_) => return Ok(()),
-            }
-        }
+        read_until_closed(self.writer.socket(), CLOSE_TIMEOUT);
+        Ok(())
     }
 
     /// Sends the leave event once; true when this call sent it.

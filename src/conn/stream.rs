@@ -76,16 +76,30 @@ impl Stream {
             s.conn.send_close_notify();
             let _ = s.flush();
         }
-        let mut socket = self.tcp();
+        let socket = self.tcp();
         let _ = socket.shutdown(Shutdown::Write);
-        let _ = socket.set_read_timeout(Some(Duration::from_secs(1)));
-        let mut sink = [0u8; 4096];
-        let mut total = 0;
-        while let Ok(n) = socket.read(&mut sink) {
-            total += n;
-            if n == 0 || total > 256 * 1024 {
-                break;
-            }
+        read_until_closed(socket, Duration::from_secs(1));
+    }
+}
+
+/// After our last bytes and FIN: reads (and drops) what the peer still
+/// sends until it closes too, for at most `within` and 256 KiB, so that
+/// unread bytes do not turn the close into a reset that destroys the last
+/// answer in flight.
+pub(crate) fn read_until_closed(mut socket: &TcpStream, within: Duration) {
+    let deadline = std::time::Instant::now() + within;
+    let mut sink = [0u8; 512];
+    let mut total = 0;
+    while total <= 256 * 1024 {
+        let left = deadline.saturating_duration_since(std::time::Instant::now());
+        if left.is_zero() || socket.set_read_timeout(Some(left)).is_err() {
+            return;
+        }
+        match socket.read(&mut sink) {
+            Ok(0) => return,
+            Ok(n) => total += n,
+            Err(e) if e.kind() == io::ErrorKind::Interrupted => {}
+            Err(_) => return,
         }
     }
 }

@@ -9,10 +9,9 @@
 //! `read()`: no CPU, no wake-ups; a message for it is written by the
 //! dispatcher the moment it is sent.
 
-use std::io::{self, Read};
 use std::net::SocketAddr;
 use std::sync::Arc;
-use std::time::{Duration, Instant};
+use std::time::Duration;
 
 use crossbeam_channel::{bounded, Sender};
 use log::{debug, info, warn};
@@ -23,7 +22,7 @@ use tungstenite::protocol::{Role, WebSocketConfig};
 use tungstenite::{Message, WebSocket};
 
 use super::link::Link;
-use super::stream::Stream;
+use super::stream::{read_until_closed, Stream};
 use super::upgrade::check;
 use super::{attach, send_and_close};
 use crate::app::{ClientId, ClientInfo};
@@ -283,22 +282,9 @@ impl Client {
                 }
                 // Read (and drop) what the peer still sends until it closes,
                 // so that our close frame is not lost to a reset.
-                let mut socket = self.writer.socket();
-                let _ = socket.shutdown(std::net::Shutdown::Write);
-                let deadline = Instant::now() + CLOSE_TIMEOUT;
-                let mut sink = [0u8; 512];
-                loop {
-                    let left = deadline.saturating_duration_since(Instant::now());
-                    if left.is_zero() || socket.set_read_timeout(Some(left)).is_err() {
-                        return Ok(());
-                    }
-                    match socket.read(&mut sink) {
-                        Ok(0) => return Ok(()),
-                        Ok(_) => {}
-                        Err(e) if e.kind() == io::ErrorKind::Interrupted => {}
-                        Err(_) => return Ok(()),
-                    }
-                }
+                let _ = self.writer.socket().shutdown(std::net::Shutdown::Write);
+                read_until_closed(self.writer.socket(), CLOSE_TIMEOUT);
+                Ok(())
             }
         }
     }
