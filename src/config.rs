@@ -94,6 +94,7 @@ const HELP: &str = "\
 wslab: a WebSocket server for teaching real-time web pages
 
 Usage: wslab [OPTIONS]
+       wslab ratchet DIR         write DIR/vendor/autoload.php for a Ratchet server (docs/scripts.md)
 
 Options:
   --host ADDR               address to listen on [default: 0.0.0.0]

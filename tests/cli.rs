@@ -43,6 +43,8 @@ fn help_lists_every_flag() {
         "--handshake-timeout",
         "--ping-interval",
         "--allow-origin",
+        "--app",
+        "wslab ratchet DIR",
     ] {
         assert!(help.contains(flag), "--help lacks {flag}");
     }
