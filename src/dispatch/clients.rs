@@ -291,14 +291,25 @@ impl Hub {
                 rooms[app].get(room).into_iter().flatten().for_each(|&id| deliver(id, clients))
             }
             Audience::RoomsOf(of) => {
-                let Some(names) = clients.get(&of).map(|c| c.rooms.clone()) else { return 0 };
-                let mut seen = IdSet::default();
-                for set in names.iter().filter_map(|name| rooms[app].get(name)) {
-                    for &id in set {
-                        if seen.insert(id) {
-                            deliver(id, clients);
+                // The sender's room list is lent out for the loop, not cloned.
+                let Some(names) = clients.get_mut(&of).map(|c| std::mem::take(&mut c.rooms)) else {
+                    return 0;
+                };
+                match names.as_slice() {
+                    [one] => rooms[app].get(one).into_iter().flatten().for_each(|&id| deliver(id, clients)),
+                    many => {
+                        let mut seen = IdSet::default();
+                        for set in many.iter().filter_map(|name| rooms[app].get(name)) {
+                            for &id in set {
+                                if seen.insert(id) {
+                                    deliver(id, clients);
+                                }
+                            }
                         }
                     }
+                }
+                if let Some(client) = clients.get_mut(&of) {
+                    client.rooms = names;
                 }
             }
         }
