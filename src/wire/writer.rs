@@ -209,26 +209,30 @@ impl Writer {
         } else if !state.pending.is_empty() || state.corked || state.flushing {
             state.pending.extend(order.iter().map(pick).cloned());
         } else {
-            let left = self.send_now(order.iter().map(pick), order.len(), &mut state);
-            state.pending.extend(order[order.len() - left.0..].iter().map(pick).cloned());
-            state.sent = left.1;
+            let mut slices = [IoSlice::new(&[]); MAX_SLICES];
+            let (done, offset) =
+                self.send_now(order.iter().map(pick), order.len(), 0, &mut slices, &mut state);
+            state.pending.extend(order[done..].iter().map(pick).cloned());
+            state.sent = offset;
         }
         self.push_on(state);
     }
 
-    /// Sends `count` units without blocking, with nothing pending before
-    /// them; returns how many were not wholly sent, and how much of the
-    /// first of those was.
+    /// Sends `units` (`count` of them, the first from byte `offset` on)
+    /// without blocking, until the socket is full, through `slices` (the
+    /// caller's buffer: its length is how many units one call takes).
+    /// Returns how many units went out whole and how much of the next one
+    /// did; a failed socket is broken off.
     fn send_now<'a>(
         &self,
         units: impl Iterator<Item = &'a Bytes> + Clone,
         count: usize,
+        mut offset: usize,
+        slices: &mut [IoSlice<'a>],
         state: &mut State,
     ) -> (usize, usize) {
         let mut done = 0; // units wholly sent
-        let mut offset = 0; // bytes of unit `done` sent
         while done < count {
-            let mut slices = [IoSlice::new(&[]); MAX_SLICES];
             let mut total = 0;
             let mut n_slices = 0;
             for (slot, (i, unit)) in slices.iter_mut().zip(units.clone().skip(done).enumerate()) {
@@ -242,14 +246,13 @@ impl Writer {
                     let full = n == total;
                     for unit in units.clone().skip(done) {
                         let left = unit.len() - offset;
-                        if n >= left {
-                            n -= left;
-                            done += 1;
-                            offset = 0;
-                        } else {
+                        if n < left {
                             offset += n;
                             break;
                         }
+                        n -= left;
+                        done += 1;
+                        offset = 0;
                         if n == 0 {
                             break;
                         }
@@ -263,11 +266,11 @@ impl Writer {
                 Err(e) => {
                     debug!("send failed: {e}");
                     self.break_off(state);
-                    return (0, 0);
+                    return (count, 0);
                 }
             }
         }
-        (count - done, offset)
+        (done, offset)
     }
 
     /// Queues one unit; see [`Writer::send`].
@@ -380,24 +383,13 @@ impl Writer {
     /// Sends pending units without blocking until the socket is full.
     #[inline(never)]
     fn try_send(&self, state: &mut State) {
-        while !state.pending.is_empty() {
-            let mut slices = [IoSlice::new(&[]); PENDING_SLICES];
-            let (count, total) = fill(&mut slices, state);
-            match SockRef::from(&self.socket).send_vectored_with_flags(&slices[..count], SEND_FLAGS) {
-                Ok(n) => {
-                    advance(state, n);
-                    if n < total {
-                        return; // the socket is full
-                    }
-                }
-                Err(e) if e.kind() == io::ErrorKind::Interrupted => {}
-                Err(e) if e.kind() == io::ErrorKind::WouldBlock => return,
-                Err(e) => {
-                    debug!("send failed: {e}");
-                    self.break_off(state);
-                    return;
-                }
-            }
+        let pending = std::mem::take(&mut state.pending);
+        let mut slices = [IoSlice::new(&[]); PENDING_SLICES];
+        let (done, offset) = self.send_now(pending.iter(), pending.len(), state.sent, &mut slices, state);
+        if !state.broken {
+            state.pending = pending;
+            state.pending.drain(..done);
+            state.sent = offset;
         }
     }
 
@@ -464,20 +456,6 @@ impl Writer {
             self.drained.notify_all();
         }
     }
-}
-
-/// Points `slices` at the pending units for one send (the first from where
-/// it was left off); returns how many slices and how many bytes.
-fn fill<'a>(slices: &mut [IoSlice<'a>], state: &'a State) -> (usize, usize) {
-    let mut total = 0;
-    let mut count = 0;
-    for (slot, (i, unit)) in slices.iter_mut().zip(state.pending.iter().enumerate()) {
-        let bytes = if i == 0 { &unit[state.sent..] } else { &unit[..] };
-        total += bytes.len();
-        *slot = IoSlice::new(bytes);
-        count += 1;
-    }
-    (count, total)
 }
 
 /// Takes `n` sent bytes off the front of the pending units.
