@@ -59,18 +59,7 @@ fn the_ratchet_chat_example_runs_unchanged_with_ioserver() {
     let source = std::fs::read_to_string("examples/scripts/chat.php").unwrap();
     let dir = project("ratchet-chat", &[("chat.php", &source)]);
     let server = server("ratchet-chat", &[("/chat", dir.path(), "chat.php")]);
-    let mut ann = server.ws("/chat?name=Ann");
-    assert_eq!(ann.recv_text(), "welcome, Ann");
-    let mut bob = server.ws("/chat?name=Bob");
-    assert_eq!(bob.recv_text(), "welcome, Bob");
-    assert_eq!(ann.recv_text(), "Bob joined");
-    bob.send("hi all");
-    assert_eq!(ann.recv_text(), "Bob: hi all");
-    ann.send("/name Anna");
-    assert_eq!(ann.recv_text(), "Ann is now Anna");
-    assert_eq!(bob.recv_text(), "Ann is now Anna");
-    bob.close();
-    assert_eq!(ann.recv_text(), "Bob left");
+    support::course_chat_conversation(&server, "/chat");
 }
 
 const ROUTES: &str = r#"<?php

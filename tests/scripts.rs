@@ -95,20 +95,7 @@ fn every_event_reaches_the_child_and_every_command_is_carried_out() {
 #[test]
 fn the_python_chat_example_runs_as_copied() {
     let server = server_with("chat-py", &[("/chat", "python3 examples/scripts/chat.py".into())]);
-    let mut ann = server.ws("/chat?name=Ann");
-    assert_eq!(ann.recv_text(), "welcome, Ann");
-    let mut bob = server.ws("/chat?name=Bob");
-    assert_eq!(bob.recv_text(), "welcome, Bob");
-    assert_eq!(ann.recv_text(), "Bob joined");
-    bob.send("hi all");
-    assert_eq!(ann.recv_text(), "Bob: hi all");
-    ann.send("/name Anna");
-    assert_eq!(ann.recv_text(), "Ann is now Anna");
-    assert_eq!(bob.recv_text(), "Ann is now Anna");
-    ann.send("hello Bob");
-    assert_eq!(bob.recv_text(), "Anna: hello Bob");
-    bob.close();
-    assert_eq!(ann.recv_text(), "Bob left");
+    support::course_chat_conversation(&server, "/chat");
 }
 
 #[test]

@@ -436,3 +436,23 @@ pub fn client_frame(opcode: u8, payload: &[u8]) -> Vec<u8> {
     f.extend(payload.iter().enumerate().map(|(i, b)| b ^ mask[i % 4]));
     f
 }
+
+/// The course's chat exercise, as both script examples (chat.py, chat.php)
+/// implement it on `path`: welcome, join, messages to the others with the
+/// sender's name, `/name` renames, leave.
+pub fn course_chat_conversation(server: &TestServer, path: &str) {
+    let mut ann = server.ws(&format!("{path}?name=Ann"));
+    assert_eq!(ann.recv_text(), "welcome, Ann");
+    let mut bob = server.ws(&format!("{path}?name=Bob"));
+    assert_eq!(bob.recv_text(), "welcome, Bob");
+    assert_eq!(ann.recv_text(), "Bob joined");
+    bob.send("hi all");
+    assert_eq!(ann.recv_text(), "Bob: hi all");
+    ann.send("/name Anna");
+    assert_eq!(ann.recv_text(), "Ann is now Anna");
+    assert_eq!(bob.recv_text(), "Ann is now Anna");
+    ann.send("hello Bob");
+    assert_eq!(bob.recv_text(), "Anna: hello Bob");
+    bob.close();
+    assert_eq!(ann.recv_text(), "Bob left");
+}
