@@ -52,8 +52,8 @@ pub mod tls;
 mod wire;
 
 pub use app::{
-    ApiRequest, ApiResponse, App, ClientId, ClientInfo, ClientKind, Closed, Ctx, Message, Notifier,
-    Registration, TestCtx,
+    ApiRequest, ApiResponse, App, ClientId, ClientInfo, ClientKind, CloseStatus, Closed, Ctx, Message,
+    Notifier, Registration, TestCtx,
 };
 pub use config::Config;
 pub use error::{Error, Result};

@@ -9,7 +9,9 @@ use std::io::Write;
 use serde_json::json;
 use support::{raw_ws, read_frame, test_config, TempDir, TestServer, Ws, WAIT};
 use tungstenite::client::IntoClientRequest;
-use wslab::{App, ClientId, Ctx, Message, Server};
+use tungstenite::protocol::frame::coding::CloseCode;
+use tungstenite::protocol::CloseFrame;
+use wslab::{App, ClientId, CloseStatus, Ctx, Message, Server, TestCtx};
 
 /// Tells each client what it looks like from the server, and tells the
 /// watcher (the first client) about every error.
@@ -39,6 +41,14 @@ impl App for Mirror {
     fn on_message(&mut self, _ctx: &mut Ctx, _client: ClientId, message: Message) {
         if message.as_text() == Some("boom") {
             panic!("the app's bug");
+        }
+    }
+
+    fn on_close(&mut self, ctx: &mut Ctx, client: ClientId) {
+        let status = ctx.close_status().cloned().expect("on_close has a close status");
+        if let Some(watcher) = self.watcher.filter(|&w| w != client) {
+            let seen = json!({"closed": client, "code": status.code, "reason": status.reason, "by_server": status.by_server});
+            ctx.send_json(watcher, &seen);
         }
     }
 
@@ -95,6 +105,8 @@ fn on_error_hears_of_a_panic_in_a_hook_and_of_a_protocol_error() {
     let heard = watcher.recv_json();
     assert_eq!(heard["error_of"], buggy_id);
     assert!(heard["error"].as_str().unwrap().contains("the app's bug"), "{heard}");
+    let closed = json!({"closed": buggy_id, "code": 1011, "reason": "internal error", "by_server": true});
+    assert_eq!(watcher.recv_json(), closed);
 
     let mut rude = raw_ws(server.addr, "/ws/mirror");
     let first = read_frame(&mut rude).unwrap(); // what the app saw
@@ -110,6 +122,31 @@ fn on_error_hears_of_a_panic_in_a_hook_and_of_a_protocol_error() {
     let heard = watcher.recv_json();
     assert_eq!(heard["error_of"], rude_id);
     assert!(heard["error"].as_str().unwrap().contains("1002"), "{heard}");
+    let closed = json!({"closed": rude_id, "code": 1002, "reason": "protocol error", "by_server": true});
+    assert_eq!(watcher.recv_json(), closed);
+}
+
+#[test]
+fn on_close_tells_the_code_and_reason_the_peer_closed_with() {
+    let server = mirror_server();
+    let mut watcher = server.ws("/ws/mirror");
+    watcher.recv_json();
+    let mut leaving = server.ws("/ws/mirror");
+    let id = leaving.recv_json()["id"].clone();
+    let frame = CloseFrame { code: CloseCode::Away, reason: "tab closed".into() };
+    leaving.socket.close(Some(frame)).unwrap();
+    let _ = leaving.socket.flush();
+    let closed = json!({"closed": id, "code": 1001, "reason": "tab closed", "by_server": false});
+    assert_eq!(watcher.recv_json(), closed);
+
+    // In a unit test, TestCtx passes the status it is given.
+    let mut t = TestCtx::new();
+    let mut app = Mirror::default();
+    let (a, b) = (t.open(&mut app, "/ws/mirror"), t.open(&mut app, "/ws/mirror"));
+    t.sent();
+    t.disconnect_with(&mut app, b, CloseStatus::dropped());
+    let seen = json!({"closed": b, "code": 1006, "reason": "", "by_server": false});
+    assert_eq!(t.json_to(a), vec![seen]);
 }
 
 #[test]

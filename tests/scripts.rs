@@ -8,6 +8,8 @@ use std::path::{Path, PathBuf};
 
 use serde_json::{json, Value};
 use support::{test_config, Child, TempDir, TestServer, Ws};
+use tungstenite::protocol::frame::coding::CloseCode;
+use tungstenite::protocol::CloseFrame;
 use wslab::config::ScriptSpec;
 use wslab::Server;
 
@@ -38,7 +40,9 @@ out(type="hello", version=1)
 for line in sys.stdin:
     e = json.loads(line)
     t = e["type"]
-    if t == "open":
+    if t == "close":
+        out(type="broadcast", text="closed %d %d %s %s" % (e["id"], e["code"], e["reason"] or "-", e["by_server"]))
+    elif t == "open":
         out(type="send", to=[e["id"]], text=json.dumps(e))
     elif t == "message" and "binary" in e:
         out(type="send", to=e["id"], text="binary:" + e["binary"])
@@ -61,6 +65,12 @@ for line in sys.stdin:
             out(type="send", to=e["id"], text="echo:" + m)
 "#;
 
+/// The client id in the probe's first message to `ws` (its `open` event).
+fn opened_id(ws: &mut Ws) -> u64 {
+    let open: Value = serde_json::from_str(&ws.recv_text()).unwrap();
+    open["id"].as_u64().unwrap()
+}
+
 #[test]
 fn every_event_reaches_the_child_and_every_command_is_carried_out() {
     let dir = TempDir::new("probe");
@@ -73,7 +83,7 @@ fn every_event_reaches_the_child_and_every_command_is_carried_out() {
     assert!(open["peer"].as_str().unwrap().starts_with("127.0.0.1:"));
     assert!(open["id"].as_u64().is_some());
     let mut b = server.ws("/probe");
-    b.recv_text();
+    let b_id = opened_id(&mut b);
     a.send("hi");
     assert_eq!(a.recv_text(), "echo:hi");
     a.send("bin");
@@ -87,6 +97,17 @@ fn every_event_reaches_the_child_and_every_command_is_carried_out() {
     assert_eq!(b.recv_text(), "to all");
     b.send("close");
     assert_eq!(b.expect_close(), 4001);
+    // The child hears each close with its code and reason, and who closed.
+    assert_eq!(a.recv_text(), format!("closed {b_id} 4001 bye True"));
+    let mut c = server.ws("/probe");
+    let c_id = opened_id(&mut c);
+    c.socket.close(Some(CloseFrame { code: CloseCode::Library(4002), reason: "gone".into() })).unwrap();
+    let _ = c.socket.flush();
+    assert_eq!(a.recv_text(), format!("closed {c_id} 4002 gone False"));
+    let mut d = server.ws("/probe");
+    let d_id = opened_id(&mut d);
+    drop(d); // no close frame: 1006
+    assert_eq!(a.recv_text(), format!("closed {d_id} 1006 - False"));
     a.send("still");
     assert_eq!(a.recv_text(), "echo:still");
     assert_eq!(server.status()["connections"]["/probe"], 1);

@@ -21,6 +21,37 @@ pub enum ClientKind {
     },
 }
 
+/// How a client's connection ended, as its app's `on_close` sees it
+/// through [`crate::Ctx::close_status`].
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct CloseStatus {
+    /// The close code: the peer's, the server's when it closed the client,
+    /// 1005 for a close frame without one, 1006 for a connection that
+    /// dropped without a close frame.
+    pub code: u16,
+    /// The close reason (may be empty).
+    pub reason: String,
+    /// Whether the server closed it (an app, a limit, keepalive, shutdown).
+    pub by_server: bool,
+}
+
+impl CloseStatus {
+    /// The peer closed with `code` and `reason`.
+    pub fn peer(code: u16, reason: impl Into<String>) -> Self {
+        CloseStatus { code, reason: reason.into(), by_server: false }
+    }
+
+    /// The server closed the client with `code` and `reason`.
+    pub fn server(code: u16, reason: impl Into<String>) -> Self {
+        CloseStatus { code, reason: reason.into(), by_server: true }
+    }
+
+    /// The connection dropped without a close frame (1006).
+    pub fn dropped() -> Self {
+        CloseStatus::peer(1006, "")
+    }
+}
+
 impl ClientKind {
     /// Whether this is a WebSocket client.
     pub fn is_websocket(self) -> bool {

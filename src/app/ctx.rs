@@ -6,7 +6,7 @@ use std::sync::Arc;
 
 use serde::Serialize;
 
-use super::client::{AppId, ClientId, ClientInfo};
+use super::client::{AppId, ClientId, ClientInfo, CloseStatus};
 use super::message::Message;
 
 /// Who a broadcast goes to (before its filter).
@@ -60,12 +60,25 @@ pub struct Ctx<'a> {
     clients: &'a mut dyn Clients,
     /// The app whose hook runs.
     app: AppId,
+    /// In `on_close`: how the client's connection ended.
+    closed: Option<&'a CloseStatus>,
 }
 
 impl<'a> Ctx<'a> {
     /// A context for `app`'s hooks over `clients`.
     pub fn new(clients: &'a mut dyn Clients, app: AppId) -> Self {
-        Ctx { clients, app }
+        Ctx { clients, app, closed: None }
+    }
+
+    /// A context for `app`'s `on_close`, which tells how the client left.
+    pub fn for_close(clients: &'a mut dyn Clients, app: AppId, status: &'a CloseStatus) -> Self {
+        Ctx { clients, app, closed: Some(status) }
+    }
+
+    /// In `on_close`: the close code and reason and who closed (see
+    /// [`CloseStatus`]); `None` in the other hooks.
+    pub fn close_status(&self) -> Option<&CloseStatus> {
+        self.closed
     }
 
     /// Sends `message` to one client. Unknown or closed clients are skipped.

@@ -22,7 +22,7 @@ pub mod message;
 pub mod registration;
 pub mod testing;
 
-pub use client::{AppId, ClientId, ClientInfo, ClientKind};
+pub use client::{AppId, ClientId, ClientInfo, ClientKind, CloseStatus};
 pub use ctx::{Audience, Clients, Ctx, Notifier};
 pub use hooks::App;
 pub use http::{ApiRequest, ApiResponse};

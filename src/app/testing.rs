@@ -10,7 +10,7 @@ use crossbeam_channel::{unbounded, Receiver, Sender};
 
 use serde_json::Value;
 
-use super::client::{parse_query, AppId, ClientId, ClientInfo, ClientKind};
+use super::client::{parse_query, AppId, ClientId, ClientInfo, ClientKind, CloseStatus};
 use super::ctx::{Audience, Clients, Ctx, Notifier};
 use super::hooks::{guarded, App};
 use super::http::{ApiRequest, ApiResponse};
@@ -234,17 +234,24 @@ impl TestCtx {
         self.message(app, client, value);
     }
 
-    /// `client` goes away: it is removed, then `on_close` runs.
+    /// `client` closes normally (1000): it is removed, then `on_close` runs.
     pub fn disconnect(&mut self, app: &mut dyn App, client: ClientId) {
+        self.disconnect_with(app, client, CloseStatus::peer(1000, ""));
+    }
+
+    /// `client` goes away as `status` tells (e.g. [`CloseStatus::dropped`]):
+    /// it is removed, then `on_close` runs with `status` in its context.
+    pub fn disconnect_with(&mut self, app: &mut dyn App, client: ClientId, status: CloseStatus) {
         if self.recorder.clients.remove(&client).is_some() {
-            self.run(app, None, "on_close", |a, ctx| a.on_close(ctx, client));
+            self.run_as(app, None, "on_close", Some(&status), |a, ctx| a.on_close(ctx, client));
         }
     }
 
-    /// `client` broke the protocol: `on_error`, then it is gone (`on_close`).
+    /// `client` broke the protocol: `on_error`, then the server closes it
+    /// with 1002 (`on_close`).
     pub fn fail(&mut self, app: &mut dyn App, client: ClientId, error: &str) {
         self.run(app, Some(client), "on_error", |a, ctx| a.on_error(ctx, client, error));
-        self.disconnect(app, client);
+        self.disconnect_with(app, client, CloseStatus::server(1002, "protocol error"));
     }
 
     /// An HTTP request to one of the app's `/api` routes.
@@ -334,8 +341,23 @@ impl TestCtx {
         hook: &str,
         f: impl FnOnce(&mut dyn App, &mut Ctx),
     ) {
+        self.run_as(app, client, hook, None, f);
+    }
+
+    /// [`Self::run`], with `closed` in the hook's context (for `on_close`).
+    fn run_as(
+        &mut self,
+        app: &mut dyn App,
+        client: Option<ClientId>,
+        hook: &str,
+        closed: Option<&CloseStatus>,
+        f: impl FnOnce(&mut dyn App, &mut Ctx),
+    ) {
         {
-            let mut ctx = Ctx::new(&mut self.recorder, 0);
+            let mut ctx = match closed {
+                Some(status) => Ctx::for_close(&mut self.recorder, 0, status),
+                None => Ctx::new(&mut self.recorder, 0),
+            };
             guarded(app, &mut ctx, "test", hook, client, f);
         }
         while !self.recorder.closing.is_empty() {
@@ -344,8 +366,9 @@ impl TestCtx {
                     continue;
                 }
                 let id = close.client;
+                let status = CloseStatus::server(close.code, close.reason.clone());
                 self.recorder.closed.push(close);
-                let mut ctx = Ctx::new(&mut self.recorder, 0);
+                let mut ctx = Ctx::for_close(&mut self.recorder, 0, &status);
                 guarded(app, &mut ctx, "test", "on_close", None, |a, ctx| a.on_close(ctx, id));
             }
         }

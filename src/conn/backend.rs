@@ -24,7 +24,7 @@ use super::classify::PHP_GREETING;
 use super::framer::{Frame, Framer};
 use super::link::Link;
 use super::stream::{read_until_closed, Stream};
-use crate::app::{ClientId, ClientInfo, ClientKind, Message};
+use crate::app::{ClientId, ClientInfo, ClientKind, CloseStatus, Message};
 use crate::dispatch::Event;
 use crate::error::Result;
 use crate::state::Shared;
@@ -137,7 +137,7 @@ impl Drop for Backend {
     /// Whatever ends the thread, a panic included, the dispatcher sees the
     /// client leave, and the socket is shut down.
     fn drop(&mut self) {
-        self.leave(None);
+        self.leave(CloseStatus::dropped(), None);
         self.writer.shutdown();
     }
 }
@@ -179,7 +179,13 @@ impl Backend {
     /// turn the close into a reset that destroys the last line in flight.
     fn finish(&mut self, why: Option<&str>) -> Result<()> {
         let (ack, acked) = bounded(1);
-        if self.leave(Some(ack)) {
+        // A socket client has no close frame: 1000 for its end of stream
+        // (or `quit`), 1002 with the reason for a message that broke it off.
+        let status = match why {
+            Some(why) => CloseStatus::server(1002, why),
+            None => CloseStatus::peer(1000, ""),
+        };
+        if self.leave(status, Some(ack)) {
             let _ = acked.recv_timeout(LEAVE_GRACE);
         }
         let last = why.map(|why| Bytes::from(error_line(why)));
@@ -192,11 +198,11 @@ impl Backend {
     }
 
     /// Sends the leave event once; true when this call sent it.
-    fn leave(&mut self, ack: Option<Sender<()>>) -> bool {
+    fn leave(&mut self, status: CloseStatus, ack: Option<Sender<()>>) -> bool {
         if self.left {
             return false;
         }
         self.left = true;
-        self.events.send(Event::Close { id: self.id, ack }).is_ok()
+        self.events.send(Event::Close { id: self.id, status: Box::new(status), ack }).is_ok()
     }
 }

@@ -25,7 +25,7 @@ use super::link::Link;
 use super::stream::{read_until_closed, Stream};
 use super::upgrade::check;
 use super::{attach, send_and_close};
-use crate::app::{ClientId, ClientInfo};
+use crate::app::{ClientId, ClientInfo, CloseStatus};
 use crate::dispatch::Event;
 use crate::error::Result;
 use crate::http::Request;
@@ -135,8 +135,8 @@ fn injected_panic(message: &Message) {
 
 /// How reading ended.
 enum Flow {
-    /// The peer sent a close frame.
-    PeerClosed,
+    /// The peer sent a close frame (with this code and reason).
+    PeerClosed(CloseStatus),
     /// The connection is gone (end of stream, reset, shut down by the server).
     Gone,
     /// The peer broke the protocol: close with this code.
@@ -165,7 +165,7 @@ impl Drop for Client {
     /// Whatever ends the thread, a panic included, the dispatcher sees the
     /// client leave, and the socket is shut down.
     fn drop(&mut self) {
-        self.leave(None);
+        self.leave(CloseStatus::dropped(), None);
         self.writer.shutdown();
     }
 }
@@ -218,7 +218,13 @@ impl Client {
                         return Flow::Gone;
                     }
                 }
-                Ok(Message::Close(_)) => return Flow::PeerClosed,
+                Ok(Message::Close(frame)) => {
+                    let status = match frame {
+                        Some(f) => CloseStatus::peer(f.code.into(), f.reason.as_str()),
+                        None => CloseStatus::peer(1005, ""),
+                    };
+                    return Flow::PeerClosed(status);
+                }
                 Ok(_) => {} // pongs only prove life (the link stamps every read)
                 Err(E::Capacity(e)) => {
                     warn!(
@@ -256,10 +262,10 @@ impl Client {
     fn end(&mut self, flow: Flow) -> Result<()> {
         match flow {
             Flow::Gone => Ok(()),
-            Flow::PeerClosed => {
+            Flow::PeerClosed(status) => {
                 // The replies to what the peer sent before its Close go
                 // first; then the close reply tungstenite queued.
-                self.leave_and_wait();
+                self.leave_and_wait(status);
                 match self.ws.flush() {
                     Ok(()) | Err(tungstenite::Error::ConnectionClosed) => {}
                     Err(e) => return Err(e.into()),
@@ -271,7 +277,7 @@ impl Client {
                 // The app's on_error hears of it (before on_close, which the leave brings).
                 let error = format!("{reason} (close {code})");
                 let _ = self.events.send(Event::Error { id: self.id, error });
-                self.leave_and_wait();
+                self.leave_and_wait(CloseStatus::server(code, reason));
                 let frame = CloseFrame { code: CloseCode::from(code), reason: reason.into() };
                 match self.ws.close(Some(frame)) {
                     Ok(()) | Err(tungstenite::Error::ConnectionClosed) => {}
@@ -292,19 +298,19 @@ impl Client {
     /// Tells the dispatcher the client left, and waits (a moment at most)
     /// until it let go: by then the replies to the client's last messages
     /// are in the writer.
-    fn leave_and_wait(&mut self) {
+    fn leave_and_wait(&mut self, status: CloseStatus) {
         let (ack, acked) = bounded(1);
-        if self.leave(Some(ack)) {
+        if self.leave(status, Some(ack)) {
             let _ = acked.recv_timeout(LEAVE_GRACE);
         }
     }
 
     /// Sends the leave event once; true when this call sent it.
-    fn leave(&mut self, ack: Option<Sender<()>>) -> bool {
+    fn leave(&mut self, status: CloseStatus, ack: Option<Sender<()>>) -> bool {
         if self.left {
             return false;
         }
         self.left = true;
-        self.events.send(Event::Close { id: self.id, ack }).is_ok()
+        self.events.send(Event::Close { id: self.id, status: Box::new(status), ack }).is_ok()
     }
 }

@@ -15,7 +15,9 @@ use log::{debug, info, warn};
 use serde_json::{json, Value};
 
 use crate::app::hooks::guarded;
-use crate::app::{ApiRequest, ApiResponse, App, AppId, ClientId, ClientInfo, ClientKind, Ctx, Message};
+use crate::app::{
+    ApiRequest, ApiResponse, App, AppId, ClientId, ClientInfo, ClientKind, CloseStatus, Ctx, Message,
+};
 use crate::wire::Writer;
 pub use clients::Hub;
 
@@ -37,10 +39,10 @@ pub enum Event {
     Open { id: ClientId, info: Box<ClientInfo>, writer: Arc<Writer> },
     /// A client sent a text or binary message.
     Message { id: ClientId, message: Message },
-    /// A client is gone (closed, failed, or its thread ended). With `ack`,
-    /// the dispatcher answers once it has let go of the client: everything
-    /// sent to it before has been handed to its writer.
-    Close { id: ClientId, ack: Option<Sender<()>> },
+    /// A client is gone (closed, failed, or its thread ended), as `status`
+    /// tells. With `ack`, the dispatcher answers once it has let go of the
+    /// client: everything sent to it before has been handed to its writer.
+    Close { id: ClientId, status: Box<CloseStatus>, ack: Option<Sender<()>> },
     /// A client's connection failed with an error before it went away.
     Error { id: ClientId, error: String },
     /// An HTTP request for an app's `/api` route.
@@ -186,10 +188,14 @@ impl Dispatcher {
                 self.hub.stats.messages_in += 1;
                 self.call(app, Some(id), "on_message", |a, ctx| a.on_message(ctx, id, message));
             }
-            Event::Close { id, ack } => {
+            Event::Close { id, status, ack } => {
                 if let Some((info, _)) = self.hub.remove(id, None) {
-                    info!("client {id} ({}) closed: {}", info.peer, self.apps[info.app].name);
-                    self.call(info.app, None, "on_close", |a, ctx| a.on_close(ctx, id));
+                    info!(
+                        "client {id} ({}) closed: {} ({})",
+                        info.peer, self.apps[info.app].name, status.code
+                    );
+                    self.close_hook(info.app, id, &status);
+                    self.process_closes();
                 }
                 if let Some(ack) = ack {
                     let _ = ack.send(());
@@ -242,11 +248,17 @@ impl Dispatcher {
             };
             self.closing.push(Reverse(Closing { at: Instant::now() + CLOSE_TIMEOUT, writer }));
             info!("client {} ({}) closed by the server: {} {}", req.id, info.peer, req.code, req.reason);
-            let id = req.id;
-            let slot = &mut self.apps[info.app];
-            let mut ctx = Ctx::new(&mut self.hub, info.app);
-            guarded(slot.app.as_mut(), &mut ctx, &slot.name, "on_close", None, |a, ctx| a.on_close(ctx, id));
+            let status = CloseStatus::server(req.code, req.reason);
+            self.close_hook(info.app, req.id, &status);
         }
+    }
+
+    /// Runs `app`'s `on_close` for `id`, which left as `status` tells (the
+    /// closes it asks for are carried out by the caller's loop).
+    fn close_hook(&mut self, app: AppId, id: ClientId, status: &CloseStatus) {
+        let slot = &mut self.apps[app];
+        let mut ctx = Ctx::for_close(&mut self.hub, app, status);
+        guarded(slot.app.as_mut(), &mut ctx, &slot.name, "on_close", None, |a, ctx| a.on_close(ctx, id));
     }
 
     /// Pings every client; closes those that sent nothing for two intervals.

@@ -3,7 +3,7 @@
 
 use serde_json::{json, Value};
 
-use crate::app::{ClientId, ClientInfo, Message};
+use crate::app::{ClientId, ClientInfo, CloseStatus, Message};
 
 /// The protocol version both sides say in their `hello`.
 pub const VERSION: u64 = 1;
@@ -56,9 +56,12 @@ pub fn message(id: ClientId, message: &Message) -> String {
     .to_string()
 }
 
-/// `close`: a client is gone.
-pub fn close(id: ClientId) -> String {
-    json!({"type": "close", "id": id}).to_string()
+/// `close`: a client is gone, with the close code and reason and whether
+/// the server closed it (`status` is `None` only outside `on_close`).
+pub fn close(id: ClientId, status: Option<&CloseStatus>) -> String {
+    let (code, reason, by_server) =
+        status.map_or((1006, "", false), |s| (s.code, s.reason.as_str(), s.by_server));
+    json!({"type": "close", "id": id, "code": code, "reason": reason, "by_server": by_server}).to_string()
 }
 
 /// `error`: a client broke the protocol (it is closed next).

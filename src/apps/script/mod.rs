@@ -194,7 +194,8 @@ impl App for ScriptApp {
     }
 
     fn on_close(&mut self, ctx: &mut Ctx, client: ClientId) {
-        self.tell(ctx, None, lines::close(client));
+        let line = lines::close(client, ctx.close_status());
+        self.tell(ctx, None, line);
     }
 
     fn on_error(&mut self, ctx: &mut Ctx, client: ClientId, error: &str) {
