@@ -115,7 +115,8 @@ Limits (durations: 10s, 500ms; sizes: 1048576, 64KiB, 16MiB):
   --outbox-size N           messages waiting to go out to one client; beyond it close 1008 [default: 1024]
   --handshake-timeout DUR   time to send a request head [default: 10s]
   --ping-interval DUR       keepalive ping; silent for 2 intervals is closed; 0 turns it off [default: 30s]
-  --allow-origin ORIGIN     allowed WebSocket Origin, repeatable; others get 403 [default: any]
+  --allow-origin ORIGIN     allowed page Origin, repeatable: WebSocket upgrades from others get 403,
+                            and /api/* answers CORS (preflight OPTIONS too) for these [default: any, no CORS]
 
 TLS (a build with `--features tls`, as `make run-tls` does):
   --tls-cert FILE           PEM certificate chain; with --tls-key the port speaks https and wss

@@ -5,26 +5,45 @@ use std::io::{self, Read};
 use std::time::{Duration, Instant};
 
 use super::stream::Stream;
-use crate::http::{api, files, Request, Response, MAX_BODY};
+use crate::http::{api, cors, files, Request, Response, MAX_BODY};
 use crate::state::Shared;
 
 /// Answers one plain HTTP request and closes the connection.
 ///
 /// `buf` holds everything read so far: the head, and maybe part of the body.
+///
+/// Every `/api/...` answer carries the CORS headers of `--allow-origin`
+/// ([`cors`]); an `OPTIONS` on an `/api` route is answered here, by
+/// [`cors::options`], and never reaches the app or the dispatcher.
 pub(crate) fn respond(mut stream: Stream, buf: Vec<u8>, req: Request, server: &Shared) -> io::Result<()> {
     let head_only = req.method == "HEAD";
     let api = req.path().starts_with("/api/");
+    let allow = &server.config.allow_origins;
     let response = match req.content_length() {
         // A malformed length leaves the end of the request unknown: answer and close.
-        Err(()) if api => {
-            Response::json(400, &serde_json::json!({"ok": false, "error": "bad Content-Length"}))
-        }
+        Err(()) if api => cors::apply(
+            &req,
+            allow,
+            Response::json(400, &serde_json::json!({"ok": false, "error": "bad Content-Length"})),
+        ),
         Err(()) => Response::text(400, "bad request: malformed Content-Length"),
         Ok(length) if api => {
             let timeout = server.config.handshake_timeout;
             match read_body(&mut stream, &buf[req.head_len..], &req, length, timeout) {
-                Ok(body) => api::handle(&req, body, server),
-                Err(response) => response,
+                Ok(_) if req.method == "OPTIONS" && api::is_route(req.path(), server) => {
+                    let response = cors::options(&req, allow);
+                    if response.status == 403 {
+                        log::warn!(
+                            "{}: OPTIONS {} from origin {:?} refused (not in --allow-origin), 403",
+                            stream.tcp().peer_addr().map_or_else(|_| "?".to_string(), |a| a.to_string()),
+                            req.path(),
+                            req.header("Origin").unwrap_or("")
+                        );
+                    }
+                    response
+                }
+                Ok(body) => cors::apply(&req, allow, api::handle(&req, body, server)),
+                Err(response) => cors::apply(&req, allow, response),
             }
         }
         Ok(_) => files::handle(&req, &server.config.www),

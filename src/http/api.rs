@@ -43,6 +43,11 @@ pub(crate) fn handle(req: &Request, body: Vec<u8>, server: &Shared) -> Response 
     }
 }
 
+/// Whether `path` is an `/api` route: `/api/status`, or one an app answers.
+pub(crate) fn is_route(path: &str, server: &Shared) -> bool {
+    path == "/api/status" || server.routes.api_app(path).is_some()
+}
+
 fn unavailable() -> Response {
     Response::json(503, &json!({"ok": false, "error": "server is shutting down"}))
 }

@@ -2,6 +2,7 @@
 //! `www/` file responder and `/api`. The bytes come and go in `conn/`.
 
 pub mod api;
+pub mod cors;
 pub mod files;
 
 use std::io::{self, Write};
@@ -118,14 +119,19 @@ impl Response {
     }
 
     /// Writes the response; `head_only` leaves the body out (HEAD requests).
+    /// A `204` has neither a body nor a `Content-Length` (RFC 9110 §8.6).
     pub fn write_to(&self, out: &mut impl Write, head_only: bool) -> io::Result<()> {
+        let no_content = self.status == 204;
         let mut head = format!("HTTP/1.1 {} {}\r\n", self.status, reason(self.status));
         for (name, value) in &self.headers {
             head.push_str(&format!("{name}: {value}\r\n"));
         }
-        head.push_str(&format!("Content-Length: {}\r\nConnection: close\r\n\r\n", self.body.len()));
+        if !no_content {
+            head.push_str(&format!("Content-Length: {}\r\n", self.body.len()));
+        }
+        head.push_str("Connection: close\r\n\r\n");
         let mut bytes = head.into_bytes();
-        if !head_only {
+        if !head_only && !no_content {
             bytes.extend_from_slice(&self.body);
         }
         out.write_all(&bytes)?;
@@ -138,6 +144,7 @@ pub fn reason(status: u16) -> &'static str {
     match status {
         101 => "Switching Protocols",
         200 => "OK",
+        204 => "No Content",
         400 => "Bad Request",
         403 => "Forbidden",
         404 => "Not Found",
@@ -166,6 +173,18 @@ mod tests {
             headers: values.iter().map(|v| ("Content-Length".to_string(), v.as_bytes().to_vec())).collect(),
             head_len: 0,
         }
+    }
+
+    #[test]
+    fn a_204_has_no_body_and_no_content_length() {
+        let mut response = Response::text(204, "dropped");
+        response.headers.push(("Allow", "GET".into()));
+        let mut out = Vec::new();
+        response.write_to(&mut out, false).unwrap();
+        assert_eq!(out, b"HTTP/1.1 204 No Content\r\nContent-Type: text/plain; charset=utf-8\r\nAllow: GET\r\nConnection: close\r\n\r\n");
+        let mut out = Vec::new();
+        Response::text(200, "ok").write_to(&mut out, false).unwrap();
+        assert!(out.ends_with(b"Content-Length: 3\r\nConnection: close\r\n\r\nok\n"));
     }
 
     #[test]
