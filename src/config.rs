@@ -45,6 +45,11 @@ pub struct Config {
     pub tls_key: Option<PathBuf>,
     /// Script apps: a command run as a child and mounted at a path (`--app PATH=COMMAND`, repeatable).
     pub scripts: Vec<ScriptSpec>,
+    /// Whether `/inspect.html` and `/ws/inspect` are on (`--no-inspect` turns them off).
+    pub inspect: bool,
+    /// The inspector's token for clients on other machines; `None`: a fresh
+    /// random one at each start (`--inspect-token`).
+    pub inspect_token: Option<String>,
 }
 
 /// One `--app PATH=COMMAND`.
@@ -75,6 +80,8 @@ impl Default for Config {
             tls_cert: None,
             tls_key: None,
             scripts: Vec::new(),
+            inspect: true,
+            inspect_token: None,
         }
     }
 }
@@ -117,6 +124,10 @@ Limits (durations: 10s, 500ms; sizes: 1048576, 64KiB, 16MiB):
   --ping-interval DUR       keepalive ping; silent for 2 intervals is closed; 0 turns it off [default: 30s]
   --allow-origin ORIGIN     allowed page Origin, repeatable: WebSocket upgrades from others get 403,
                             and /api/* answers CORS (preflight OPTIONS too) for these [default: any, no CORS]
+
+Inspector (/inspect.html: every client, every frame, the log; docs/inspector.md):
+  --inspect-token TOKEN     token other machines need (…/inspect.html#token=TOKEN) [default: random, printed at start]
+  --no-inspect              turn the inspector off
 
 TLS (a build with `--features tls`, as `make run-tls` does):
   --tls-cert FILE           PEM certificate chain; with --tls-key the port speaks https and wss
@@ -214,6 +225,15 @@ impl Config {
                     config.ping_interval = parse_duration(&v).ok_or_else(|| bad(&v, "a duration"))?;
                 }
                 "--allow-origin" => config.allow_origins.push(value()?),
+                "--no-inspect" => config.inspect = false,
+                "--inspect-token" => {
+                    let v = value()?;
+                    if v.len() < 8 || !v.bytes().all(|b| b.is_ascii_alphanumeric() || b == b'-' || b == b'_')
+                    {
+                        return Err(bad(&v, "a token of 8 or more letters, digits, - or _"));
+                    }
+                    config.inspect_token = Some(v);
+                }
                 "--tls-cert" => config.tls_cert = Some(PathBuf::from(value()?)),
                 "--tls-key" => config.tls_key = Some(PathBuf::from(value()?)),
                 _ => return Err(Error::Usage(format!("unknown flag {arg:?} (see --help)"))),
@@ -282,6 +302,10 @@ mod tests {
 
     #[test]
     fn flags() {
+        let c = run(&["--no-inspect", "--inspect-token", "abcdefgh12"]);
+        assert!(!c.inspect);
+        assert_eq!(c.inspect_token.as_deref(), Some("abcdefgh12"));
+        assert!(Config::from_args(["--inspect-token", "short"]).is_err());
         let c = run(&["--port", "0", "--ping-interval=500ms", "--allow-origin", "http://a"]);
         assert_eq!(c.port, 0);
         assert_eq!(c.ping_interval, Duration::from_millis(500));

@@ -31,6 +31,8 @@
 //! - [`app`]: the app API: [`App`], [`Ctx`], [`ClientInfo`], [`Message`], [`Registration`], [`TestCtx`].
 //! - [`apps`]: the built-in apps and [`apps::builtin`], the list that mounts them.
 //! - [`http`]: request heads, responses, the `www/` responder, `/api`.
+//! - [`inspect`]: the inspector's taps (frames both ways while one watches), access, the kept log;
+//!   `dispatch/inspector.rs` is its dispatcher side.
 //!
 //! No thread ever polls: a connection's thread blocks in `read`, the
 //! dispatcher in `select!`, a flusher in a bounded `send`; an idle client
@@ -45,6 +47,7 @@ pub mod conn;
 mod dispatch;
 pub mod error;
 pub mod http;
+pub mod inspect;
 mod routes;
 pub mod server;
 mod state;

@@ -38,7 +38,7 @@ fn main() -> ExitCode {
             return ExitCode::FAILURE;
         }
     };
-    let _ = simple_logger::SimpleLogger::new().with_level(config.log_level).init();
+    wslab::inspect::log::install(config.log_level);
     match run(config) {
         Ok(()) => ExitCode::SUCCESS,
         Err(e) => {
@@ -52,11 +52,17 @@ fn run(config: Config) -> wslab::Result<()> {
     let www = config.www.clone();
     let host = config.host;
     let mut server = Server::new(config)?;
-    server.on_listening(move |addr, tls| {
+    server.on_listening(move |addr, tls, inspect_token| {
         let port = addr.port();
         info!("wslab {} serving {} on port {port}", env!("CARGO_PKG_VERSION"), www.display());
-        for url in urls(if tls { "https" } else { "http" }, host, port) {
+        let urls = urls(if tls { "https" } else { "http" }, host, port);
+        for url in &urls {
             info!("open {url}");
+        }
+        if let (Some(token), Some(first)) = (inspect_token, urls.first()) {
+            // The token is for other machines; this one needs none.
+            let base = first.split(' ').next().unwrap_or(first);
+            info!("inspect: {base}inspect.html#token={token}");
         }
     });
     // Before the port opens: a signal sent as soon as the URLs are printed

@@ -14,9 +14,11 @@ use crate::app::{App, Mount, Registration};
 use crate::apps;
 use crate::config::{Config, DEFAULT_ROOT_APP};
 use crate::conn;
+use crate::dispatch::inspector::Viewers;
 use crate::dispatch::{Dispatcher, Event, Slot};
 use crate::error::{Error, Result};
 use crate::http::Response;
+use crate::inspect::{access, Inspect, Switch};
 use crate::routes::Routes;
 use crate::state::Shared;
 use crate::tls::TlsConfig;
@@ -143,8 +145,12 @@ fn mapping_limit(configured: usize) -> (usize, Option<String>) {
 pub struct Server {
     config: Config,
     apps: Vec<Registration>,
-    on_listening: Option<Box<dyn FnOnce(SocketAddr, bool)>>,
+    on_listening: Option<Box<ListeningHook>>,
 }
+
+/// What [`Server::on_listening`] calls: the bound address, whether it
+/// speaks TLS, and the inspector's token (`None` with `--no-inspect`).
+type ListeningHook = dyn FnOnce(SocketAddr, bool, Option<&str>);
 
 impl Server {
     /// A server with wslab's built-in apps (echo, rooms, ...), see
@@ -189,10 +195,11 @@ impl Server {
         self
     }
 
-    /// Calls `f` with the bound address and whether it speaks TLS, once the
-    /// port is bound and before any app starts: the binary prints the URLs
-    /// to open there, so that they are the first log lines.
-    pub fn on_listening(&mut self, f: impl FnOnce(SocketAddr, bool) + 'static) -> &mut Self {
+    /// Calls `f` with the bound address, whether it speaks TLS and the
+    /// inspector's token (unless `--no-inspect`), once the port is bound and
+    /// before any app starts: the binary prints the URLs to open there, so
+    /// that they are the first log lines.
+    pub fn on_listening(&mut self, f: impl FnOnce(SocketAddr, bool, Option<&str>) + 'static) -> &mut Self {
         self.on_listening = Some(Box::new(f));
         self
     }
@@ -205,7 +212,11 @@ impl Server {
     /// `--root-app` names an app that is not mounted, [`Error::File`] when
     /// an app's files are missing or invalid, [`Error::Io`] otherwise.
     pub fn start(self) -> Result<Running> {
-        let Server { mut config, apps, on_listening } = self;
+        let Server { mut config, mut apps, on_listening } = self;
+        let inspect_app = config.inspect.then(|| {
+            apps.push(Registration::new("inspect", "/ws/inspect", Viewers));
+            apps.len() - 1
+        });
         let mut routes = Routes::default();
         let root_choices: Vec<String> = apps.iter().map(|r| r.root_name().to_string()).collect();
         match apps.iter().position(|r| r.root_name() == config.root_app) {
@@ -247,8 +258,13 @@ impl Server {
             _ => Error::Io(e),
         })?;
         let addr = listener.local_addr()?;
+        let inspect = inspect_app.map(|app| Inspect {
+            app,
+            token: config.inspect_token.clone().unwrap_or_else(access::new_token),
+            switch: Switch::default(),
+        });
         if let Some(f) = on_listening {
-            f(addr, tls.is_some());
+            f(addr, tls.is_some(), inspect.as_ref().map(|i| i.token.as_str()));
         }
         for why in limited {
             info!("{why}");
@@ -257,7 +273,9 @@ impl Server {
         let started = Instant::now();
         let (events, inbox) = bounded(EVENT_QUEUE);
         let dispatcher =
-            Dispatcher::new(slots, config.outbox_size, config.ping_interval, events.clone(), started);
+            Dispatcher::new(slots, config.outbox_size, config.ping_interval, events.clone(), started, {
+                inspect.as_ref().map(|i| (i.app, i.switch.clone()))
+            });
         let dispatcher =
             thread::Builder::new().name("dispatcher".into()).spawn(move || dispatcher.run(inbox))?;
         let shared = Arc::new(Shared {
@@ -271,6 +289,7 @@ impl Server {
             connections: Mutex::new(0),
             all_closed: Condvar::new(),
             stopping: AtomicBool::new(false),
+            inspect,
         });
         let accept = {
             let shared = shared.clone();

@@ -10,6 +10,7 @@ use crossbeam_channel::Sender;
 
 use crate::config::Config;
 use crate::dispatch::Event;
+use crate::inspect::Inspect;
 use crate::routes::Routes;
 use crate::tls::TlsConfig;
 use crate::wire::Flushers;
@@ -36,6 +37,8 @@ pub(crate) struct Shared {
     pub all_closed: Condvar,
     /// Set once the server is stopping: the accept loop ends.
     pub stopping: AtomicBool,
+    /// The inspector's endpoint, token and switch (`None` with `--no-inspect`).
+    pub inspect: Option<Inspect>,
 }
 
 impl Shared {

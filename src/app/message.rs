@@ -27,6 +27,19 @@ impl Message {
         Message::Binary(data.into())
     }
 
+    /// The payload's length in bytes.
+    pub fn len(&self) -> usize {
+        match self {
+            Message::Text(text) => text.len(),
+            Message::Binary(data) => data.len(),
+        }
+    }
+
+    /// Whether the payload is empty.
+    pub fn is_empty(&self) -> bool {
+        self.len() == 0
+    }
+
     /// `value` as JSON text.
     ///
     /// # Panics

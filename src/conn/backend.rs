@@ -61,7 +61,7 @@ pub(crate) fn serve(
     }
 
     let info = Box::new(ClientInfo::new(0, peer, ClientKind::Socket { greeted }).with_app(app));
-    let Some((id, link)) = attach(stream, &mut buf, info, None, server)? else {
+    let Some((id, link)) = attach(stream, &mut buf, info, None, None, server)? else {
         return Ok(());
     };
     let writer = link.writer().clone();

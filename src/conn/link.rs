@@ -9,6 +9,7 @@ use std::sync::Arc;
 
 use tungstenite::Bytes;
 
+use crate::inspect::tap::Scanner;
 use crate::wire::{Plain, Writer};
 
 /// Ciphertext read per call when TLS is on (a record is at most 16 KiB).
@@ -24,12 +25,15 @@ pub(crate) struct Link {
     /// Ciphertext read and not yet handed to the session (TLS only;
     /// allocated on the first read).
     raw: Vec<u8>,
+    /// Follows the frames read while an inspector watches (boxed: this
+    /// struct lives on the connection thread's stack).
+    scanner: Option<Box<Scanner>>,
 }
 
 impl Link {
     pub(crate) fn new(writer: Arc<Writer>) -> Link {
         let tls = writer.is_tls();
-        Link { writer, tls, raw: Vec::new() }
+        Link { writer, tls, raw: Vec::new(), scanner: None }
     }
 
     /// The connection's writer.
@@ -51,11 +55,19 @@ impl Link {
             }
         }
     }
-}
 
-impl Read for Link {
-    /// Blocks until the peer sends something (or goes away: `Ok(0)`).
-    fn read(&mut self, out: &mut [u8]) -> io::Result<usize> {
+    /// Shows the bytes just read to the tap, while an inspector watches.
+    fn tap(&mut self, bytes: &[u8]) {
+        if self.writer.tap().is_on() {
+            let scanner = self.scanner.get_or_insert_with(Box::default);
+            self.writer.tap().incoming(scanner, bytes);
+        } else if self.scanner.is_some() {
+            // Off: where the frames are is unknown from now on.
+            self.scanner = None;
+        }
+    }
+
+    fn read_any(&mut self, out: &mut [u8]) -> io::Result<usize> {
         if !self.tls {
             return self.read_socket(out);
         }
@@ -80,6 +92,15 @@ impl Read for Link {
                 return Ok(0);
             }
         }
+    }
+}
+
+impl Read for Link {
+    /// Blocks until the peer sends something (or goes away: `Ok(0)`).
+    fn read(&mut self, out: &mut [u8]) -> io::Result<usize> {
+        let n = self.read_any(out)?;
+        self.tap(&out[..n]);
+        Ok(n)
     }
 }
 

@@ -33,6 +33,7 @@ use crate::app::{ClientId, ClientInfo};
 use crate::dispatch::Event;
 use crate::error::{Error, Result};
 use crate::http::Response;
+use crate::inspect::Handshake;
 use crate::state::Shared;
 use crate::wire::Writer;
 use classify::{classify, Peer};
@@ -59,6 +60,7 @@ pub(crate) fn attach(
     unread: &mut Vec<u8>,
     mut info: Box<ClientInfo>,
     first: Option<&[u8]>,
+    handshake: Option<Box<Handshake>>,
     server: &Arc<Shared>,
 ) -> Result<Option<(ClientId, Link)>> {
     let (socket, tls) = stream.into_parts(unread);
@@ -67,7 +69,7 @@ pub(crate) fn attach(
     let writer = Writer::new(socket, tls, first, server.flushers.clone(), server.started);
     let id = server.next_id();
     info.id = id;
-    if server.events.send(Event::Open { id, info, writer: writer.clone() }).is_err()
+    if server.events.send(Event::Open { id, info, writer: writer.clone(), handshake }).is_err()
         || server.stopping.load(Ordering::SeqCst)
     {
         // Shutting down: the dispatcher may never see this client.

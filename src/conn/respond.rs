@@ -46,6 +46,9 @@ pub(crate) fn respond(mut stream: Stream, buf: Vec<u8>, req: Request, server: &S
                 Err(response) => cors::apply(&req, allow, response),
             }
         }
+        Ok(_) if server.inspect.is_none() && req.path().starts_with("/inspect.html") => {
+            Response::text(404, "the inspector is off (the server runs with --no-inspect)")
+        }
         Ok(_) => files::handle(&req, &server.config.www),
     };
     log::debug!("{} {} -> {}", req.method, req.target, response.status);

@@ -28,7 +28,8 @@ use super::{attach, send_and_close};
 use crate::app::{ClientId, ClientInfo, CloseStatus};
 use crate::dispatch::Event;
 use crate::error::Result;
-use crate::http::Request;
+use crate::http::{Request, Response};
+use crate::inspect::{access, Handshake};
 use crate::state::Shared;
 use crate::wire::Writer;
 
@@ -68,14 +69,28 @@ pub(crate) fn upgrade(
             return send_and_close(stream, &refusal.response).map(|()| None);
         }
     };
+    if let Some(inspect) = server.inspect.as_ref().filter(|i| i.app == accepted.route.app) {
+        let token = req
+            .target
+            .split_once('?')
+            .and_then(|(_, q)| q.split('&').find_map(|pair| pair.strip_prefix("token=")));
+        if !access::allowed(peer.ip(), token, &inspect.token) {
+            warn!("{peer}: inspector refused (not this machine, and no valid token)");
+            return send_and_close(stream, &Response::text(403, access::REFUSED)).map(|()| None);
+        }
+    }
     let unread = buf[req.head_len..].to_vec();
     let info = accepted.client_info(&req, peer);
     let response = accepted.response;
+    let handshake = server.inspect.as_ref().filter(|i| i.switch.is_on()).map(|_| {
+        let request = String::from_utf8_lossy(&buf[..req.head_len]).into_owned();
+        Box::new(Handshake { request, response: response.clone() })
+    });
     // The head and its parsed headers are dropped here.
     // Boxed, the upgrade and the client's info stay out of the frames under
     // the client loop: a connection thread's deepest point is about 200
     // bytes from its third stack page (4 KiB more per client).
-    Ok(Some(Box::new(Upgrade { stream, peer, unread, info: Box::new(info), response })))
+    Ok(Some(Box::new(Upgrade { stream, peer, unread, info: Box::new(info), response, handshake })))
 }
 
 /// An upgrade request that passed every check: what [`run`] needs to
@@ -91,6 +106,8 @@ pub(crate) struct Upgrade {
     info: Box<ClientInfo>,
     /// The 101 response.
     response: String,
+    /// The request head and the 101, when an inspector is open.
+    handshake: Option<Box<Handshake>>,
 }
 
 /// Answers an [`Upgrade`] and runs the client until it is gone.
@@ -102,8 +119,9 @@ pub(crate) struct Upgrade {
 #[inline(never)]
 #[allow(clippy::boxed_local)] // boxed on purpose: see `upgrade`
 pub(crate) fn run(upgrade: Box<Upgrade>, server: &Arc<Shared>) -> Result<()> {
-    let Upgrade { stream, peer, mut unread, info, response } = *upgrade;
-    let Some((id, link)) = attach(stream, &mut unread, info, Some(response.as_bytes()), server)? else {
+    let Upgrade { stream, peer, mut unread, info, response, handshake } = *upgrade;
+    let Some((id, link)) = attach(stream, &mut unread, info, Some(response.as_bytes()), handshake, server)?
+    else {
         return Ok(());
     };
     drop(response);

@@ -18,6 +18,7 @@ use tungstenite::Bytes;
 
 use super::Event;
 use crate::app::{AppId, Audience, ClientId, ClientInfo, ClientKind, Clients, Message, Notifier};
+use crate::inspect::Handshake;
 use crate::wire::{encode, Writer};
 
 /// Hashes client ids (sequential `u64`s) with one multiplication: SipHash
@@ -64,6 +65,37 @@ struct Client {
     doomed: bool,
     /// Its outbox overflowed: what is still queued is dropped at the close.
     abandoned: bool,
+    /// What it sent and got, for the inspector's client list.
+    counts: Counts,
+    /// Its handshake, when it connected while an inspector was open.
+    handshake: Option<Box<Handshake>>,
+}
+
+/// What one client sent and got.
+#[derive(Debug, Default, Clone, Copy)]
+pub(crate) struct Counts {
+    /// When it joined, in ms since the server started.
+    pub since_ms: u64,
+    /// Data messages from it.
+    pub messages_in: u64,
+    /// Data messages queued to it.
+    pub messages_out: u64,
+    /// Payload bytes of the messages from it.
+    pub bytes_in: u64,
+    /// Wire bytes of the messages queued to it.
+    pub bytes_out: u64,
+}
+
+/// One client as the inspector lists it.
+pub(crate) struct Entry<'a> {
+    /// Its id.
+    pub id: ClientId,
+    /// Who it is.
+    pub info: &'a ClientInfo,
+    /// Its writer (queued messages, last seen).
+    pub writer: &'a Writer,
+    /// What it sent and got.
+    pub counts: Counts,
 }
 
 /// A message encoded once, in the form each kind of client needs.
@@ -110,13 +142,20 @@ pub(crate) struct CloseRequest {
     pub reason: String,
 }
 
-/// Counters for `/api/status`.
+/// Counters for `/api/status` and the inspector's plots.
 #[derive(Debug, Default, Clone, Copy)]
 pub(crate) struct Stats {
     /// Data messages received from clients.
     pub messages_in: u64,
     /// Data messages queued to clients.
     pub messages_out: u64,
+    /// Payload bytes received.
+    pub bytes_in: u64,
+    /// Wire bytes queued.
+    pub bytes_out: u64,
+    /// Protocol errors, panics, limit closes and app error replies (counted
+    /// while an inspector is open; see docs/inspector.md).
+    pub errors: u64,
 }
 
 /// The registry the dispatcher owns. Apps reach it through [`crate::Ctx`].
@@ -142,6 +181,8 @@ pub struct Hub {
     pub(crate) events: Sender<Event>,
     /// When the server started.
     pub(crate) started: Instant,
+    /// An inspector is open: app error replies are counted.
+    pub(crate) inspected: bool,
 }
 
 impl Hub {
@@ -157,14 +198,55 @@ impl Hub {
             stats: Stats::default(),
             events,
             started,
+            inspected: false,
         }
     }
 
-    pub(crate) fn add(&mut self, id: ClientId, info: ClientInfo, writer: Arc<Writer>) {
+    pub(crate) fn add(
+        &mut self,
+        id: ClientId,
+        info: ClientInfo,
+        writer: Arc<Writer>,
+        handshake: Option<Box<Handshake>>,
+    ) {
         self.members[info.app].insert(id);
-        let client =
-            Client { info, writer, pending: Vec::new(), rooms: Vec::new(), doomed: false, abandoned: false };
+        let counts = Counts { since_ms: self.now_ms(), ..Counts::default() };
+        let client = Client {
+            info,
+            writer,
+            pending: Vec::new(),
+            rooms: Vec::new(),
+            doomed: false,
+            abandoned: false,
+            counts,
+            handshake,
+        };
         self.clients.insert(id, client);
+    }
+
+    /// Counts a message of `len` bytes from `id`; returns the client's app.
+    pub(crate) fn received(&mut self, id: ClientId, len: usize) -> Option<AppId> {
+        let client = self.clients.get_mut(&id)?;
+        client.counts.messages_in += 1;
+        client.counts.bytes_in += len as u64;
+        self.stats.messages_in += 1;
+        self.stats.bytes_in += len as u64;
+        Some(client.info.app)
+    }
+
+    /// Every client, as the inspector lists it.
+    pub(crate) fn entries(&self) -> impl Iterator<Item = Entry<'_>> {
+        self.clients.iter().map(|(&id, c)| Entry { id, info: &c.info, writer: &c.writer, counts: c.counts })
+    }
+
+    /// One client, as the inspector lists it.
+    pub(crate) fn entry(&self, id: ClientId) -> Option<Entry<'_>> {
+        self.clients.get(&id).map(|c| Entry { id, info: &c.info, writer: &c.writer, counts: c.counts })
+    }
+
+    /// The handshake kept for `id` (one that connected while an inspector was open).
+    pub(crate) fn handshake(&self, id: ClientId) -> Option<&Handshake> {
+        self.clients.get(&id)?.handshake.as_deref()
     }
 
     /// Removes a client. What it got in this round is handed to its writer
@@ -256,6 +338,7 @@ impl Hub {
 
     /// Queues `msg`, encoded once, for each of `ids`.
     pub(crate) fn send_list(&mut self, ids: &[ClientId], msg: &Message) {
+        self.count_error_reply(msg);
         let mut encoded = Encoded::new(msg);
         let (clients, mut queue) = self.queue();
         for id in ids {
@@ -274,6 +357,7 @@ impl Hub {
         msg: &Message,
         keep: &mut dyn FnMut(ClientId, &ClientInfo) -> bool,
     ) -> usize {
+        self.count_error_reply(msg);
         let Hub { clients, members, rooms, round, dirty, closing, stats, outbox_size, .. } = self;
         let mut queue = Queue { round, dirty, closing, stats, outbox_size: *outbox_size };
         let mut encoded = Encoded::new(msg);
@@ -314,6 +398,18 @@ impl Hub {
             }
         }
         sent
+    }
+
+    /// While an inspector is open: counts `msg` among the errors when it is
+    /// an app's error reply (`"type":"error"` or `"opcode":"error"`).
+    fn count_error_reply(&mut self, msg: &Message) {
+        if self.inspected {
+            if let Some(text) = msg.as_text().filter(|t| t.starts_with('{')) {
+                if text.contains("\"type\":\"error\"") || text.contains("\"opcode\":\"error\"") {
+                    self.stats.errors += 1;
+                }
+            }
+        }
     }
 
     /// Queues the keepalive's ping for client `id`.
@@ -445,7 +541,11 @@ impl Queue<'_> {
         // `/api/status` counts data messages; keepalive pings come through `push_unit` alone.
         let queued = self.push_unit(client, id, unit);
         if queued {
+            let len = self.round[unit as usize].len() as u64;
             self.stats.messages_out += 1;
+            self.stats.bytes_out += len;
+            client.counts.messages_out += 1;
+            client.counts.bytes_out += len;
         }
         queued
     }
@@ -512,7 +612,7 @@ mod tests {
     /// Adds a WebSocket client of `app` and returns its peer's socket.
     fn add(hub: &mut Hub, id: ClientId, app: AppId) -> TcpStream {
         let (writer, peer) = connection();
-        hub.add(id, info(app, ClientKind::WebSocket), writer);
+        hub.add(id, info(app, ClientKind::WebSocket), writer, None);
         peer
     }
 
@@ -608,7 +708,7 @@ mod tests {
     fn a_backend_gets_lines_an_error_line_at_a_close_and_the_end_of_the_stream() {
         let mut hub = hub(16);
         let (writer, mut peer) = connection();
-        hub.add(1, info(0, ClientKind::Socket { greeted: false }), writer);
+        hub.add(1, info(0, ClientKind::Socket { greeted: false }), writer, None);
         hub.send(1, &Message::text("{\"a\":1}"));
         hub.send(1, &Message::binary(vec![1, 2])); // no line form: skipped
         hub.remove(1, Some((1001, "keepalive timeout")));
@@ -624,7 +724,7 @@ mod tests {
     fn quit_ends_a_backend_with_no_line() {
         let mut hub = hub(16);
         let (writer, mut peer) = connection();
-        hub.add(1, info(0, ClientKind::Socket { greeted: true }), writer);
+        hub.add(1, info(0, ClientKind::Socket { greeted: true }), writer, None);
         hub.remove(1, Some((1000, "quit")));
         let mut got = Vec::new();
         peer.read_to_end(&mut got).unwrap();

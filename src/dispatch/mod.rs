@@ -3,6 +3,7 @@
 //! the apps send: each round's frames for a client in one non-blocking send.
 
 pub mod clients;
+pub mod inspector;
 
 use std::any::Any;
 use std::cmp::Reverse;
@@ -18,12 +19,16 @@ use crate::app::hooks::guarded;
 use crate::app::{
     ApiRequest, ApiResponse, App, AppId, ClientId, ClientInfo, ClientKind, CloseStatus, Ctx, Message,
 };
+use crate::inspect::{Handshake, Record, Switch};
 use crate::wire::Writer;
 pub use clients::Hub;
+use inspector::Inspector;
 
 /// How many events the dispatcher handles before it writes what they sent.
 /// Bounds the latency a long burst can add to the first message in it.
 const MAX_ROUND: usize = 4096;
+/// How often the inspector's plots get a sample (while one is open).
+const SAMPLE_EVERY: Duration = Duration::from_secs(1);
 /// How long a client closed by the server has to answer the close frame
 /// (counted from when the frame went out) before its socket is shut down.
 pub const CLOSE_TIMEOUT: Duration = Duration::from_secs(2);
@@ -36,7 +41,7 @@ pub const CLOSE_TIMEOUT: Duration = Duration::from_secs(2);
 pub enum Event {
     /// A client finished its handshake and joined `info.app`; `writer` is
     /// where its bytes go.
-    Open { id: ClientId, info: Box<ClientInfo>, writer: Arc<Writer> },
+    Open { id: ClientId, info: Box<ClientInfo>, writer: Arc<Writer>, handshake: Option<Box<Handshake>> },
     /// A client sent a text or binary message.
     Message { id: ClientId, message: Message },
     /// A client is gone (closed, failed, or its thread ended), as `status`
@@ -98,19 +103,35 @@ pub(crate) struct Dispatcher {
     ping_interval: Duration,
     /// Clients closed by the server, earliest deadline first.
     closing: BinaryHeap<Reverse<Closing>>,
+    /// The inspector, unless `--no-inspect`.
+    inspector: Option<Inspector>,
+    /// The taps' records for the inspector (never ready without one).
+    records: Receiver<Record>,
+    /// The apps' names, by app id.
+    names: Vec<String>,
 }
 
 impl Dispatcher {
-    /// `started` is the server's clock start, the one writers stamp `last_seen` with.
+    /// `started` is the server's clock start, the one writers stamp
+    /// `last_seen` with; `inspect`, the inspector's app slot and switch.
     pub(crate) fn new(
         apps: Vec<Slot>,
         outbox_size: usize,
         ping_interval: Duration,
         events: Sender<Event>,
         started: Instant,
+        inspect: Option<(AppId, Switch)>,
     ) -> Self {
         let hub = Hub::new(apps.len(), outbox_size, events, started);
-        Dispatcher { apps, hub, ping_interval, closing: BinaryHeap::new() }
+        let names = apps.iter().map(|slot| slot.name.clone()).collect();
+        let (inspector, records) = match inspect {
+            Some((app, switch)) => {
+                let (inspector, records) = Inspector::new(app, switch, started);
+                (Some(inspector), records)
+            }
+            None => (None, never()),
+        };
+        Dispatcher { apps, hub, ping_interval, closing: BinaryHeap::new(), inspector, records, names }
     }
 
     /// Runs until [`Event::Shutdown`] or until every sender is gone.
@@ -121,8 +142,12 @@ impl Dispatcher {
             self.call(app, None, "on_start", |a, ctx| a.on_start(ctx));
         }
         let ticker = if self.ping_interval.is_zero() { never() } else { tick(self.ping_interval) };
+        let (sampler, no_sampler) = (tick(SAMPLE_EVERY), never());
+        let records = self.records.clone();
         loop {
             let deadline = self.closing.peek().map_or_else(never, |c| at(c.0.at));
+            let inspected = self.inspector.as_ref().is_some_and(Inspector::is_open);
+            let sampler = if inspected { &sampler } else { &no_sampler };
             select! {
                 recv(events) -> event => {
                     let Ok(event) = event else { break };
@@ -152,6 +177,21 @@ impl Dispatcher {
                     self.hub.flush();
                 }
                 recv(deadline) -> _ => self.expire_closes(),
+                recv(records) -> record => {
+                    let Ok(record) = record else { continue };
+                    let mut batch = vec![record];
+                    batch.extend(records.try_iter().take(MAX_ROUND));
+                    if let Some(inspector) = self.inspector.as_mut() {
+                        inspector.records(&mut self.hub, batch);
+                    }
+                    self.hub.flush();
+                }
+                recv(sampler) -> _ => {
+                    if let Some(inspector) = self.inspector.as_mut() {
+                        inspector.tick(&mut self.hub, &self.names);
+                    }
+                    self.hub.flush();
+                }
             }
         }
         self.shutdown();
@@ -176,25 +216,25 @@ impl Dispatcher {
     /// Handles one event; false means stop.
     fn handle(&mut self, event: Event) -> bool {
         match event {
-            Event::Open { id, info, writer } => {
+            Event::Open { id, info, writer, handshake } => {
                 let app = info.app;
                 let param = if info.param.is_empty() { String::new() } else { format!(" {}", info.param) };
                 info!("client {id} ({}) opened: {}{param}", info.peer, self.apps[app].name);
-                self.hub.add(id, *info, writer);
-                self.call(app, Some(id), "on_open", |a, ctx| a.on_open(ctx, id));
+                self.hub.add(id, *info, writer, handshake);
+                match self.inspector.as_mut().filter(|i| i.is_viewer_app(app)) {
+                    Some(inspector) => inspector.viewer_open(&mut self.hub, id, &self.names),
+                    None => self.call(app, Some(id), "on_open", |a, ctx| a.on_open(ctx, id)),
+                }
             }
             Event::Message { id, message } => {
-                let Some(app) = self.hub.info(id).map(|i| i.app) else { return true };
-                self.hub.stats.messages_in += 1;
-                self.call(app, Some(id), "on_message", |a, ctx| a.on_message(ctx, id, message));
+                let Some(app) = self.hub.received(id, message.len()) else { return true };
+                match self.inspector.as_mut().filter(|i| i.is_viewer_app(app)) {
+                    Some(inspector) => inspector.viewer_message(&mut self.hub, id, &message),
+                    None => self.call(app, Some(id), "on_message", |a, ctx| a.on_message(ctx, id, message)),
+                }
             }
             Event::Close { id, status, ack } => {
-                if let Some((info, _)) = self.hub.remove(id, None) {
-                    info!(
-                        "client {id} ({}) closed: {} ({})",
-                        info.peer, self.apps[info.app].name, status.code
-                    );
-                    self.close_hook(info.app, id, &status);
+                if self.leave(id, false, &status) {
                     self.process_closes();
                 }
                 if let Some(ack) = ack {
@@ -202,6 +242,7 @@ impl Dispatcher {
                 }
             }
             Event::Error { id, error } => {
+                self.hub.stats.errors += 1;
                 if let Some(app) = self.hub.info(id).map(|i| i.app) {
                     self.call(app, Some(id), "on_error", |a, ctx| a.on_error(ctx, id, &error));
                 }
@@ -243,22 +284,46 @@ impl Dispatcher {
     /// and tells their apps (which may ask for more closes).
     fn process_closes(&mut self) {
         while let Some(req) = self.hub.closing.pop() {
-            let Some((info, writer)) = self.hub.remove(req.id, Some((req.code, &req.reason))) else {
-                continue;
-            };
-            self.closing.push(Reverse(Closing { at: Instant::now() + CLOSE_TIMEOUT, writer }));
-            info!("client {} ({}) closed by the server: {} {}", req.id, info.peer, req.code, req.reason);
+            if matches!(req.code, 1008 | 1011 | 1013) {
+                self.hub.stats.errors += 1;
+            }
             let status = CloseStatus::server(req.code, req.reason);
-            self.close_hook(info.app, req.id, &status);
+            self.leave(req.id, true, &status);
         }
     }
 
-    /// Runs `app`'s `on_close` for `id`, which left as `status` tells (the
-    /// closes it asks for are carried out by the caller's loop).
-    fn close_hook(&mut self, app: AppId, id: ClientId, status: &CloseStatus) {
-        let slot = &mut self.apps[app];
-        let mut ctx = Ctx::for_close(&mut self.hub, app, status);
+    /// Removes client `id`, which left as `status` tells (with `by_server`,
+    /// the server closes it with that code), and runs its app's
+    /// `on_close`; the closes that asks for are carried out by the caller.
+    /// False when the client was already gone.
+    fn leave(&mut self, id: ClientId, by_server: bool, status: &CloseStatus) -> bool {
+        let viewer = match (self.inspector.as_mut(), self.hub.info(id).map(|i| i.app)) {
+            (_, None) => return false,
+            (Some(inspector), Some(app)) if inspector.is_viewer_app(app) => true,
+            (Some(inspector), Some(_)) => {
+                inspector.client_closing(&mut self.hub, id, status, &self.names);
+                false
+            }
+            (None, Some(_)) => false,
+        };
+        let close = by_server.then_some((status.code, status.reason.as_str()));
+        let Some((info, writer)) = self.hub.remove(id, close) else { return false };
+        if by_server {
+            self.closing.push(Reverse(Closing { at: Instant::now() + CLOSE_TIMEOUT, writer }));
+            info!("client {id} ({}) closed by the server: {} {}", info.peer, status.code, status.reason);
+        } else {
+            info!("client {id} ({}) closed: {} ({})", info.peer, self.apps[info.app].name, status.code);
+        }
+        if viewer {
+            if let Some(inspector) = self.inspector.as_mut() {
+                inspector.viewer_close(&mut self.hub, id);
+            }
+            return true;
+        }
+        let slot = &mut self.apps[info.app];
+        let mut ctx = Ctx::for_close(&mut self.hub, info.app, status);
         guarded(slot.app.as_mut(), &mut ctx, &slot.name, "on_close", None, |a, ctx| a.on_close(ctx, id));
+        true
     }
 
     /// Pings every client; closes those that sent nothing for two intervals.

@@ -31,6 +31,7 @@ use socket2::SockRef;
 use tungstenite::Bytes;
 
 use super::flusher::Flushers;
+use crate::inspect::Tap;
 use crate::tls::TlsSession;
 
 /// Flags of the dispatcher's sends: never block, and never raise SIGPIPE
@@ -61,6 +62,9 @@ pub struct Writer {
     drained: Condvar,
     /// Who writes what the socket did not take at once.
     flushers: Arc<Flushers>,
+    /// Records what goes out (and, for the connection thread, what comes
+    /// in) while an inspector watches.
+    tap: Tap,
 }
 
 /// What the writer's lock guards.
@@ -133,6 +137,7 @@ impl Writer {
             state: Mutex::new(State { tls, corked: first.is_some(), ..State::default() }),
             drained: Condvar::new(),
             flushers,
+            tap: Tap::default(),
         });
         if let Some(first) = first {
             let mut state = writer.lock();
@@ -146,6 +151,11 @@ impl Writer {
     /// The socket, for the connection thread's reads (`&TcpStream` is `Read`).
     pub fn socket(&self) -> &TcpStream {
         &self.socket
+    }
+
+    /// The connection's tap (see [`crate::inspect::tap`]).
+    pub fn tap(&self) -> &Tap {
+        &self.tap
     }
 
     /// Whether the connection speaks TLS.
@@ -184,6 +194,9 @@ impl Writer {
             units.clear();
             return;
         }
+        if self.tap.is_on() {
+            self.tap.outgoing(units.iter());
+        }
         for unit in units.drain(..) {
             let unit = if state.tls.is_some() { encrypt(&mut state, &unit) } else { unit };
             state.pending.push_back(unit);
@@ -201,6 +214,9 @@ impl Writer {
             return;
         }
         let pick = |i: &u32| &units[*i as usize];
+        if self.tap.is_on() {
+            self.tap.outgoing(order.iter().map(pick));
+        }
         if state.tls.is_some() {
             for unit in order.iter().map(pick) {
                 let unit = encrypt(&mut state, unit);
@@ -294,6 +310,9 @@ impl Writer {
             state.pending.truncate(keep);
         }
         if let Some(last) = last {
+            if self.tap.is_on() {
+                self.tap.outgoing([&last]);
+            }
             let unit = if state.tls.is_some() { encrypt(&mut state, &last) } else { last };
             state.pending.push_back(unit);
         }

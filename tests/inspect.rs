@@ -1,0 +1,199 @@
+//! The inspector on a real server (docs/inspector.md): who may connect to
+//! `/ws/inspect`, `--no-inspect`, and what a viewer sees of another client:
+//! the list, its handshake, every frame both ways, the close, the plots'
+//! samples.
+
+mod support;
+
+use std::io::Write;
+use std::process::Command;
+
+use serde_json::{json, Value};
+use support::{client_frame, http, raw_ws, read_frame, Child, TestServer, Ws};
+
+/// Reads messages until one of `kind` comes (others, such as ticks, are skipped).
+fn next_of(viewer: &mut Ws, kind: &str) -> Value {
+    loop {
+        let message = viewer.recv_json();
+        if message["type"] == kind {
+            return message;
+        }
+    }
+}
+
+/// Reads `frames` messages until `n` frames of `client` arrived; returns them.
+fn frames(viewer: &mut Ws, client: &Value, n: usize) -> Vec<Value> {
+    let mut got = Vec::new();
+    while got.len() < n {
+        let message = next_of(viewer, "frames");
+        if &message["client"] == client {
+            got.extend(message["frames"].as_array().unwrap().iter().filter(|f| f["dir"] != "note").cloned());
+        }
+    }
+    got
+}
+
+/// The first client in a tick's list for which `want` holds.
+fn listed(viewer: &mut Ws, want: impl Fn(&Value) -> bool) -> Value {
+    loop {
+        let tick = next_of(viewer, "tick");
+        if let Some(entry) = tick["clients"].as_array().unwrap().iter().find(|c| want(c)) {
+            return entry.clone();
+        }
+    }
+}
+
+#[test]
+fn a_viewer_sees_the_list_the_handshake_and_every_frame_both_ways() {
+    let server = TestServer::start();
+    let mut viewer = server.ws("/ws/inspect");
+    let hello = viewer.recv_json();
+    assert_eq!(hello["type"], "hello");
+    assert!(hello["apps"].as_array().unwrap().iter().any(|a| a == "echo"), "{hello}");
+
+    // A client that connects while the inspector is open: its whole handshake is kept.
+    let mut echo = raw_ws(server.addr, "/ws/echo?x=1");
+    let entry = listed(&mut viewer, |c| c["path"] == "/ws/echo");
+    let id = entry["id"].clone();
+    assert_eq!((entry["app"].as_str(), entry["kind"].as_str()), (Some("echo"), Some("websocket")));
+    assert!(entry["closed"].is_null());
+
+    viewer.send_json(json!({"type": "watch", "client": id}));
+    let handshake = next_of(&mut viewer, "handshake");
+    assert!(
+        handshake["request"].as_str().unwrap().starts_with("GET /ws/echo?x=1 HTTP/1.1\r\n"),
+        "{handshake}"
+    );
+    assert!(handshake["response"].as_str().unwrap().starts_with("HTTP/1.1 101"), "{handshake}");
+    assert_eq!(next_of(&mut viewer, "frames")["replace"], true);
+
+    // A text message and its echo.
+    echo.write_all(&client_frame(1, b"{\"hi\":1}")).unwrap();
+    assert_eq!(read_frame(&mut echo).unwrap().payload, b"{\"hi\":1}");
+    let got = frames(&mut viewer, &id, 2);
+    let summary = |f: &Value| (f["dir"].clone(), f["opcode"].clone(), f["fin"].clone(), f["masked"].clone());
+    assert_eq!(summary(&got[0]), (json!("in"), json!("text"), json!(true), json!(true)));
+    assert_eq!(got[0]["text"], "{\"hi\":1}");
+    assert_eq!(got[0]["len"], 8);
+    assert_eq!(summary(&got[1]), (json!("out"), json!("text"), json!(true), json!(false)));
+    assert_eq!(got[1]["text"], "{\"hi\":1}");
+
+    // A fragmented binary message: each frame as it went, FIN and all; and a ping.
+    let mut first = client_frame(2, &[0xff, 0x00]);
+    first[0] &= 0x7f; // FIN off
+    echo.write_all(&first).unwrap();
+    echo.write_all(&client_frame(0, &[0x01])).unwrap();
+    echo.write_all(&client_frame(9, b"p")).unwrap();
+    let got = frames(&mut viewer, &id, 5);
+    let (dirs, opcodes): (Vec<_>, Vec<_>) =
+        got.iter().map(|f| (f["dir"].clone(), f["opcode"].clone())).unzip();
+    let mut ins: Vec<_> =
+        dirs.iter().zip(&opcodes).filter(|(d, _)| *d == "in").map(|(_, o)| o.clone()).collect();
+    ins.sort_by_key(|o| o.to_string());
+    assert_eq!(ins, vec![json!("binary"), json!("continuation"), json!("ping")], "{got:?}");
+    let binary_in = got.iter().find(|f| f["dir"] == "in" && f["opcode"] == "binary").unwrap();
+    assert_eq!((binary_in["fin"].clone(), binary_in["hex"].clone()), (json!(false), json!("ff00")));
+    let out: Vec<_> = got.iter().filter(|f| f["dir"] == "out").map(|f| f["opcode"].clone()).collect();
+    assert!(out.contains(&json!("binary")) && out.contains(&json!("pong")), "{got:?}");
+
+    // The list counts what went both ways; a sample counts it too.
+    let entry = listed(&mut viewer, |c| c["id"] == id && c["messages_in"] == 2);
+    assert_eq!(entry["messages_out"], 2);
+    assert!(entry["bytes_in"].as_u64().unwrap() >= 10);
+
+    // The client closes: its close frame, then it stays in the list with the code.
+    echo.write_all(&client_frame(8, b"\x0f\xa1bye")).unwrap(); // 4001 "bye"
+    let got = frames(&mut viewer, &id, 2);
+    let close_in = got.iter().find(|f| f["dir"] == "in").unwrap();
+    assert_eq!((close_in["opcode"].clone(), close_in["code"].clone()), (json!("close"), json!(4001)));
+    assert_eq!(close_in["reason"], "bye");
+    let entry = listed(&mut viewer, |c| c["id"] == id && !c["closed"].is_null());
+    assert_eq!(entry["closed"]["code"], 4001);
+    assert_eq!(entry["closed"]["by_server"], false);
+}
+
+#[test]
+fn samples_count_messages_and_errors_and_leave_the_inspectors_own_traffic_out() {
+    let server = TestServer::start();
+    let mut viewer = server.ws("/ws/inspect");
+    viewer.recv_json();
+    let mut echo = server.ws("/ws/echo");
+    echo.send("one");
+    echo.recv_text();
+    // An app's error reply (the chat app without a login) counts as an error.
+    let mut chat = server.ws("/ws/chat");
+    chat.send_json(json!({"type": "message", "text": "before login"}));
+    let reply = chat.recv_json();
+    assert_eq!(reply["type"], "error", "{reply}");
+    let (mut messages_in, mut errors) = (0, 0);
+    while messages_in < 2 || errors < 1 {
+        let sample = next_of(&mut viewer, "tick")["sample"].clone();
+        messages_in += sample["messages_in"].as_u64().unwrap();
+        errors += sample["errors"].as_u64().unwrap();
+        assert!(sample["connections"].get("inspect").is_none(), "{sample}");
+    }
+    assert_eq!(messages_in, 2);
+    // Ticks go on without counting themselves.
+    let sample = next_of(&mut viewer, "tick")["sample"].clone();
+    assert_eq!(sample["messages_out"], 0, "{sample}");
+    assert_eq!(sample["connections"]["echo"], 1);
+}
+
+#[test]
+fn viewers_cannot_watch_viewers_or_unknown_clients() {
+    let server = TestServer::start();
+    let mut viewer = server.ws("/ws/inspect");
+    viewer.recv_json();
+    viewer.send_json(json!({"type": "watch", "client": 999_999}));
+    assert_eq!(next_of(&mut viewer, "error")["message"], "no client 999999");
+    let other = server.ws("/ws/inspect");
+    let entry = listed(&mut viewer, |c| c["app"] == "inspect");
+    viewer.send_json(json!({"type": "watch", "client": entry["id"]}));
+    assert_eq!(next_of(&mut viewer, "error")["message"], "inspector clients cannot be watched");
+    drop(other);
+}
+
+#[test]
+fn other_machines_need_the_token_and_get_a_403_that_says_how_to_get_in() {
+    // The binary in a debug build treats loopback clients as remote with this variable.
+    let mut cmd = Command::new(env!("CARGO_BIN_EXE_wslab"));
+    cmd.env("WSLAB_INSPECT_LOOPBACK_IS_REMOTE", "1");
+    let server = Child::spawn(cmd, &["--inspect-token", "let-me-in-42"]);
+    match Ws::try_connect(server.addr(), "/ws/inspect") {
+        Err(tungstenite::Error::Http(response)) => {
+            assert_eq!(response.status(), 403);
+            let body = String::from_utf8_lossy(response.body().as_deref().unwrap_or_default()).into_owned();
+            assert!(body.contains("token"), "{body}");
+        }
+        other => panic!("expected 403, got {:?}", other.map(|_| "a 101")),
+    }
+    match Ws::try_connect(server.addr(), "/ws/inspect?token=wrong-token") {
+        Err(tungstenite::Error::Http(response)) => assert_eq!(response.status(), 403),
+        other => panic!("expected 403, got {:?}", other.map(|_| "a 101")),
+    }
+    let mut viewer = Ws::connect(server.addr(), "/ws/inspect?token=let-me-in-42");
+    assert_eq!(viewer.recv_json()["type"], "hello");
+    // The page itself is served to anyone: the token is in its #fragment.
+    assert_eq!(http(server.addr(), "GET /inspect.html HTTP/1.1\r\nHost: x\r\n\r\n").status, 200);
+}
+
+#[test]
+fn the_token_is_printed_at_start_and_loopback_needs_none() {
+    let mut server = Child::start(&[]);
+    let line = server.wait_line("inspect: ");
+    let token = line.split("#token=").nth(1).expect("a token in the inspect line").trim();
+    assert_eq!(token.len(), 32, "{line}");
+    let mut viewer = Ws::connect(server.addr(), "/ws/inspect");
+    assert_eq!(viewer.recv_json()["type"], "hello");
+}
+
+#[test]
+fn no_inspect_turns_it_off() {
+    let server = TestServer::with(|c| c.inspect = false);
+    match Ws::try_connect(server.addr, "/ws/inspect") {
+        Err(tungstenite::Error::Http(response)) => assert_eq!(response.status(), 404),
+        other => panic!("expected 404, got {:?}", other.map(|_| "a 101")),
+    }
+    assert_eq!(server.get("/inspect.html").status, 404);
+    assert!(server.status()["connections"].get("inspect").is_none());
+}
