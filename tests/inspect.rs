@@ -197,3 +197,41 @@ fn no_inspect_turns_it_off() {
     assert_eq!(server.get("/inspect.html").status, 404);
     assert!(server.status()["connections"].get("inspect").is_none());
 }
+
+#[test]
+fn for_a_script_app_the_lines_exchanged_with_the_child_are_shown() {
+    let data = support::TempDir::new("inspect-script");
+    let script = data.path().join("echo.py");
+    std::fs::write(
+        &script,
+        "import json, sys\n\
+         print(json.dumps({'type': 'hello', 'version': 1}), flush=True)\n\
+         for line in sys.stdin:\n\
+         \x20   e = json.loads(line)\n\
+         \x20   if e['type'] == 'message':\n\
+         \x20       print(json.dumps({'type': 'send', 'to': e['id'], 'text': 'echo:' + e['text']}), flush=True)\n",
+    )
+    .unwrap();
+    let mut config = support::test_config(data.path());
+    config.scripts = vec![wslab::config::ScriptSpec {
+        path: "/probe".into(),
+        command: format!("python3 '{}'", script.display()),
+    }];
+    let server = TestServer::from_server(wslab::Server::new(config).unwrap(), data);
+    let mut viewer = server.ws("/ws/inspect");
+    viewer.recv_json();
+    let mut client = server.ws("/probe");
+    let id = listed(&mut viewer, |c| c["path"] == "/probe")["id"].clone();
+    viewer.send_json(json!({"type": "watch", "client": id}));
+    next_of(&mut viewer, "handshake");
+    client.send("hi");
+    assert_eq!(client.recv_text(), "echo:hi");
+    let got = frames(&mut viewer, &id, 4);
+    let to_app = got.iter().find(|f| f["dir"] == "to-app").expect("a line to the child");
+    assert_eq!(to_app["opcode"], "line");
+    assert!(to_app["text"].as_str().unwrap().contains("\"type\":\"message\""), "{to_app}");
+    let from_app = got.iter().find(|f| f["dir"] == "from-app").expect("a line from the child");
+    assert!(from_app["text"].as_str().unwrap().contains("echo:hi"), "{from_app}");
+    assert!(got.iter().any(|f| f["dir"] == "in" && f["text"] == "hi"));
+    assert!(got.iter().any(|f| f["dir"] == "out" && f["text"] == "echo:hi"));
+}

@@ -48,6 +48,13 @@ pub trait Clients {
     fn close(&mut self, client: ClientId, code: u16, reason: &str);
     /// A handle for `app`'s helper threads.
     fn notifier(&self, app: AppId) -> Notifier;
+    /// Whether an inspector is open (then [`Clients::trace`] may show lines).
+    fn tracing(&self) -> bool {
+        false
+    }
+    /// Shows `line`, exchanged with something behind the app about
+    /// `client` (`to_app`: toward it), to an inspector watching `client`.
+    fn trace(&mut self, _client: ClientId, _to_app: bool, _line: &str) {}
 }
 
 /// What an app hook acts through: sending, rooms, closing, client info.
@@ -181,6 +188,18 @@ impl<'a> Ctx<'a> {
     /// policy, 1011 error, 4000-4999 your own) and `reason`.
     pub fn close_with(&mut self, client: ClientId, code: u16, reason: &str) {
         self.clients.close(client, code, reason);
+    }
+
+    /// Whether an inspector is open: an app that talks to a process of its
+    /// own (a script app) then shows the lines it exchanges, with [`Ctx::trace`].
+    pub fn is_traced(&self) -> bool {
+        self.clients.tracing()
+    }
+
+    /// Shows `line`, which the app exchanged about `client` with a process
+    /// of its own (`to_app`: sent to it), to an inspector watching `client`.
+    pub fn trace(&mut self, client: ClientId, to_app: bool, line: &str) {
+        self.clients.trace(client, to_app, line);
     }
 
     /// A handle that other threads use to send this app values, which arrive

@@ -18,7 +18,7 @@ use tungstenite::Bytes;
 
 use super::Event;
 use crate::app::{AppId, Audience, ClientId, ClientInfo, ClientKind, Clients, Message, Notifier};
-use crate::inspect::Handshake;
+use crate::inspect::{Dir, Handshake};
 use crate::wire::{encode, Writer};
 
 /// Hashes client ids (sequential `u64`s) with one multiplication: SipHash
@@ -507,6 +507,18 @@ impl Clients for Hub {
 
     fn close(&mut self, client: ClientId, code: u16, reason: &str) {
         Hub::close(self, client, code, reason);
+    }
+
+    fn tracing(&self) -> bool {
+        self.inspected
+    }
+
+    fn trace(&mut self, client: ClientId, to_app: bool, line: &str) {
+        if let Some(writer) = self.inspected.then(|| self.writer(client)).flatten() {
+            if writer.tap().is_on() {
+                writer.tap().line(if to_app { Dir::ToApp } else { Dir::FromApp }, line);
+            }
+        }
     }
 
     fn notifier(&self, app: AppId) -> Notifier {

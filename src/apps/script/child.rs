@@ -6,6 +6,7 @@ use std::collections::VecDeque;
 use std::io::{BufRead, BufReader, Read, Write};
 use std::path::Path;
 use std::process::{ChildStdin, Command as Process, Stdio};
+use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::{Arc, Mutex};
 use std::thread;
 use std::time::Duration;
@@ -29,8 +30,8 @@ const STACK: usize = 128 * 1024;
 /// What the child's threads tell the app (through its notifier).
 #[derive(Debug)]
 pub enum Note {
-    /// A command from child `generation`.
-    Command { generation: u64, command: Command },
+    /// A command from child `generation`, with its line while an inspector is open.
+    Command { generation: u64, command: Command, line: Option<String> },
     /// Child `generation` ended: its exit status and last stderr lines.
     Exited { generation: u64, status: String, tail: Vec<String> },
     /// Time to start the child again.
@@ -99,13 +100,15 @@ pub fn cannot_start(program: &str) -> Option<String> {
 
 impl Child {
     /// Starts `argv` in the current directory, with `PYTHONUNBUFFERED=1`,
-    /// and its threads; `hello` is its first stdin line.
+    /// and its threads; `hello` is its first stdin line. While `tracing`
+    /// holds, commands come with their lines (for the inspector).
     pub fn spawn(
         argv: &[String],
         name: &str,
         generation: u64,
         hello: String,
         notifier: Notifier,
+        tracing: Arc<AtomicBool>,
     ) -> std::io::Result<Child> {
         let mut process = Process::new(&argv[0])
             .args(&argv[1..])
@@ -134,7 +137,7 @@ impl Child {
         spawn(
             "stdout",
             Box::new(move || {
-                read_commands(stdout, &name, generation, &notifier);
+                read_commands(stdout, &name, generation, &notifier, &tracing);
                 let status = match process.wait() {
                     Ok(s) => s.to_string(),
                     Err(e) => format!("unknown ({e})"),
@@ -202,7 +205,7 @@ fn feed(mut stdin: ChildStdin, lines: &Receiver<String>) {
 
 /// Reads command lines until the child's stdout ends; bad lines are logged
 /// (cut to 200 bytes) and skipped.
-fn read_commands(stdout: impl Read, name: &str, generation: u64, notifier: &Notifier) {
+fn read_commands(stdout: impl Read, name: &str, generation: u64, notifier: &Notifier, tracing: &AtomicBool) {
     let mut reader = BufReader::new(stdout);
     let mut line = Vec::new();
     loop {
@@ -226,7 +229,8 @@ fn read_commands(stdout: impl Read, name: &str, generation: u64, notifier: &Noti
         }
         match lines::parse(text) {
             Ok(command) => {
-                if !notifier.notify(Note::Command { generation, command }) {
+                let line = tracing.load(Ordering::Relaxed).then(|| text.to_string());
+                if !notifier.notify(Note::Command { generation, command, line }) {
                     return;
                 }
             }

@@ -67,6 +67,8 @@ pub struct ScriptApp {
     backoff: Duration,
     /// Where the child's threads send what they read.
     notifier: Option<Notifier>,
+    /// An inspector is open: the child's reader keeps each command's line.
+    tracing: Arc<AtomicBool>,
 }
 
 impl ScriptApp {
@@ -87,6 +89,7 @@ impl ScriptApp {
             started: Instant::now(),
             backoff: FIRST_BACKOFF,
             notifier: None,
+            tracing: Arc::default(),
         })
     }
 
@@ -95,7 +98,8 @@ impl ScriptApp {
         let Some(notifier) = self.notifier.clone() else { return };
         self.generation += 1;
         let hello = lines::hello(&self.path);
-        match Child::spawn(&self.argv, &format!("app {}", self.path), self.generation, hello, notifier) {
+        let name = format!("app {}", self.path);
+        match Child::spawn(&self.argv, &name, self.generation, hello, notifier, self.tracing.clone()) {
             Ok(child) => {
                 info!("app {}: started {}", self.path, self.argv.join(" "));
                 self.child = Some(child);
@@ -125,15 +129,45 @@ impl ScriptApp {
         });
     }
 
-    /// Hands the child one event line; a client whose event does not fit
-    /// (the child does not keep up) is closed with 1013.
-    fn tell(&mut self, ctx: &mut Ctx, client: Option<ClientId>, line: String) {
+    /// Hands the child one event line about `client`; with `closable`, a
+    /// client whose event does not fit (the child does not keep up) is
+    /// closed with 1013.
+    fn tell(&mut self, ctx: &mut Ctx, client: ClientId, closable: bool, line: String) {
+        self.note_tracing(ctx);
+        Self::trace(ctx, &[client], true, &line);
         let sent = self.child.as_ref().is_some_and(|c| c.send(line));
-        if let (false, Some(id)) = (sent, client) {
-            if self.child.is_some() {
-                warn!("app {}: the app's input queue is full; closing client {id} with 1013", self.path);
-                ctx.close_with(id, 1013, "the app cannot keep up, try again later");
+        if !sent && closable && self.child.is_some() {
+            warn!("app {}: the app's input queue is full; closing client {client} with 1013", self.path);
+            ctx.close_with(client, 1013, "the app cannot keep up, try again later");
+        }
+    }
+
+    /// Follows whether an inspector is open, for the child's reader.
+    fn note_tracing(&self, ctx: &Ctx) {
+        if self.tracing.load(Ordering::Relaxed) != ctx.is_traced() {
+            self.tracing.store(ctx.is_traced(), Ordering::Relaxed);
+        }
+    }
+
+    /// Shows `line` (`to_app`: one for the child) to inspectors watching `clients`.
+    fn trace(ctx: &mut Ctx, clients: &[ClientId], to_app: bool, line: &str) {
+        if ctx.is_traced() {
+            for &id in clients {
+                ctx.trace(id, to_app, line);
             }
+        }
+    }
+
+    /// Shows a command's `line` to inspectors watching the clients it is about.
+    fn trace_command(ctx: &mut Ctx, command: &Command, line: &str) {
+        match command {
+            Command::Send { to, .. } => Self::trace(ctx, to, false, line),
+            Command::Close { id, .. } => Self::trace(ctx, &[*id], false, line),
+            Command::Broadcast { .. } => {
+                let all = ctx.clients();
+                Self::trace(ctx, &all, false, line);
+            }
+            Command::Hello(_) | Command::Log { .. } => {}
         }
     }
 
@@ -186,26 +220,32 @@ impl App for ScriptApp {
         if self.child.is_none() {
             return ctx.close_with(client, 1013, "the app is restarting, try again in a moment");
         }
-        self.tell(ctx, Some(client), line);
+        self.tell(ctx, client, true, line);
     }
 
     fn on_message(&mut self, ctx: &mut Ctx, client: ClientId, message: Message) {
-        self.tell(ctx, Some(client), lines::message(client, &message));
+        self.tell(ctx, client, true, lines::message(client, &message));
     }
 
     fn on_close(&mut self, ctx: &mut Ctx, client: ClientId) {
         let line = lines::close(client, ctx.close_status());
-        self.tell(ctx, None, line);
+        self.tell(ctx, client, false, line);
     }
 
     fn on_error(&mut self, ctx: &mut Ctx, client: ClientId, error: &str) {
-        self.tell(ctx, None, lines::error(client, error));
+        self.tell(ctx, client, false, lines::error(client, error));
     }
 
     fn on_notify(&mut self, ctx: &mut Ctx, payload: Box<dyn Any + Send>) {
         let Ok(note) = payload.downcast::<Note>() else { return };
         match *note {
-            Note::Command { generation, command } if generation == self.generation => self.run(ctx, command),
+            Note::Command { generation, command, line } if generation == self.generation => {
+                self.note_tracing(ctx);
+                if let Some(line) = line {
+                    Self::trace_command(ctx, &command, &line);
+                }
+                self.run(ctx, command)
+            }
             Note::Command { .. } => {}
             Note::Exited { generation, status, tail } if generation == self.generation => {
                 self.child = None;
