@@ -27,8 +27,17 @@ use serde_json::{json, Value};
 use scenarios::{Fan, Metrics, Params};
 use servers::{Kind, Options, Programs, Server};
 
-const ALL: &[&str] =
-    &["fanout", "fanout-rate", "echo", "conns", "stalled", "chat", "reserve", "script-fanout"];
+const ALL: &[&str] = &[
+    "fanout",
+    "fanout-inspected",
+    "fanout-rate",
+    "echo",
+    "conns",
+    "stalled",
+    "chat",
+    "reserve",
+    "script-fanout",
+];
 /// The PHP app of `script-fanout` (after `wslab ratchet` there, which bench/run.sh does).
 const SCRIPT_APP: &str = "bench/peers/php-mychat/server.php";
 
@@ -287,6 +296,7 @@ fn run_one(
         (Client::Tokio, _) => Err(format!("--client tokio does not run {scenario}")),
         (_, scenario) => match scenario {
             "fanout" => scenarios::fanout(&server, p, Fan::Window),
+            "fanout-inspected" => scenarios::fanout(&server, p, Fan::Inspected),
             "fanout-rate" => scenarios::fanout(&server, p, Fan::Rate),
             "stalled" => scenarios::fanout(&server, p, Fan::Stalled),
             "script-fanout" => scenarios::fanout_on(&server, p, Fan::Window, "/ws/script"),
@@ -568,6 +578,26 @@ fn print_table(
         );
     }
     row("script-fanout", "loss", "loss", "0", w("script-fanout", "loss").map(|l| l == 0.0), false);
+    // fanout-inspected: only wslab runs it; the reference is its own fanout of the same run.
+    if let Some(watched) = w("fanout-inspected", "delivered_per_s") {
+        let keep = w("fanout", "delivered_per_s").map(|f| watched / f);
+        line(
+            "fanout-inspected",
+            "delivered msg/s, an inspector watching one client",
+            [fmt(Some(watched)), String::new(), String::new()],
+            Default::default(),
+            "≥ 80 % of fanout",
+            verdict(keep.map(|k| k >= 0.8)),
+        );
+        line(
+            "fanout-inspected",
+            "… as a share of fanout (no inspector)",
+            [share(keep), String::new(), String::new()],
+            Default::default(),
+            "",
+            "",
+        );
+    }
     row("script-fanout", "latency p99 ms", "p99_ms", "", None, false);
     row(
         "script-fanout",

@@ -161,6 +161,48 @@ pub enum Fan {
     Rate,
     /// `Window`, plus one client that never reads.
     Stalled,
+    /// `Window`, with an inspector (`/ws/inspect`) watching one receiver.
+    Inspected,
+}
+
+/// `fanout-inspected`: a viewer of `/ws/inspect` that watches the first
+/// client on `path` and reads (and drops) everything it is sent, on a
+/// thread of its own, until `stop`. The thread returns the frames it saw.
+fn inspector(
+    addr: std::net::SocketAddr,
+    path: &str,
+    stop: std::sync::Arc<std::sync::atomic::AtomicBool>,
+) -> Result<std::thread::JoinHandle<u64>, String> {
+    use tokio_tungstenite::tungstenite::{client, Message};
+    let stream = std::net::TcpStream::connect(addr).map_err(|e| e.to_string())?;
+    let (mut ws, _) =
+        client(format!("ws://{addr}/ws/inspect"), stream).map_err(|e| format!("inspector: {e}"))?;
+    let hello: Value = match ws.read().map_err(|e| e.to_string())? {
+        Message::Text(t) => serde_json::from_str(&t).map_err(|e| e.to_string())?,
+        other => return Err(format!("inspector: expected hello, got {other:?}")),
+    };
+    let id = hello["clients"]
+        .as_array()
+        .and_then(|list| list.iter().filter(|c| c["path"] == path).filter_map(|c| c["id"].as_u64()).min())
+        .ok_or("inspector: no client of the room in hello")?;
+    let watch = serde_json::json!({"type": "watch", "client": id}).to_string();
+    ws.send(Message::text(watch)).map_err(|e| e.to_string())?;
+    ws.get_mut().set_read_timeout(Some(Duration::from_millis(200))).map_err(|e| e.to_string())?;
+    Ok(std::thread::spawn(move || {
+        let mut frames = 0u64;
+        while !stop.load(std::sync::atomic::Ordering::Relaxed) {
+            match ws.read() {
+                Ok(Message::Text(t)) if t.starts_with("{\"type\":\"frames\"") || t.contains("\"frames\"") => {
+                    frames += t.matches("\"dir\"").count() as u64;
+                }
+                Ok(_) => {}
+                Err(tokio_tungstenite::tungstenite::Error::Io(e))
+                    if matches!(e.kind(), std::io::ErrorKind::WouldBlock | std::io::ErrorKind::TimedOut) => {}
+                Err(_) => break,
+            }
+        }
+        frames
+    }))
 }
 
 /// What one pass of senders and receivers measured.
@@ -293,6 +335,11 @@ pub fn fanout_on(srv: &Server, p: &Params, mode: Fan, room: &str) -> Result<Metr
     if let Some(st) = stalled {
         net.pause(st);
     }
+    let stop = std::sync::Arc::new(std::sync::atomic::AtomicBool::new(false));
+    let viewer = match mode {
+        Fan::Inspected => Some(inspector(srv.addr, &room, stop.clone())?),
+        _ => None,
+    };
     let (per_sender, rate) = match mode {
         Fan::Rate => (((p.rate * p.rate_secs / s as f64).round() as usize).max(1), Some(p.rate)),
         _ => (p.m, None),
@@ -325,6 +372,11 @@ pub fn fanout_on(srv: &Server, p: &Params, mode: Fan, room: &str) -> Result<Metr
     m.insert("server_cpu_us_per_msg".into(), per(r.server_cpu_ns));
     m.insert("gen_cpu_ms".into(), num(r.gen_cpu_ns as f64 / 1e6, 1));
     m.insert("gen_cpu_us_per_msg".into(), per(r.gen_cpu_ns));
+    if let Some(viewer) = viewer {
+        stop.store(true, std::sync::atomic::Ordering::Relaxed);
+        let frames = viewer.join().map_err(|_| "inspector thread panicked")?;
+        m.insert("inspector_frames".into(), frames.into());
+    }
 
     if let Some(st) = stalled {
         // The measured pass fits in the kernel's socket buffers of the
