@@ -10,6 +10,7 @@ const path = require('node:path');
 const {
   launchBrowser, Problems, openPage, waitState, screenshot,
 } = require('./lib/harness');
+const { VIEWPORTS, assertNoSideScroll, assertInsideWidth } = require('./lib/layout');
 
 const ROOT = path.resolve(__dirname, '..', '..');
 
@@ -80,3 +81,38 @@ test('relay: a backend job moves one page to 100 %; broadcasts reach the other p
       await Promise.all([ann, bob].map(({ context }) => context.close()));
     }
   });
+
+test('relay: every command shows whole, with its copy button, on a laptop and a phone', async () => {
+  for (const viewport of VIEWPORTS) {
+    const where = 'relay at ' + viewport.width + 'x' + viewport.height;
+    const problems = new Problems();
+    const { context, page } = await openPage(browser, problems, viewport.name, '/relay.html', { viewport });
+    try {
+      const uuid = await registered(page);
+      await assertNoSideScroll(page, where);
+      const commands = page.locator('#commands li');
+      assert.equal(await commands.count(), 4);
+      for (let i = 0; i < 4; i++) {
+        const code = commands.nth(i).locator('code');
+        const id = await code.getAttribute('id');
+        // Nothing of the command is hidden: no part of it lies beyond the
+        // box (which would need a scrollbar to see), and the box is in the window.
+        const { scrollWidth, clientWidth, text } = await code.evaluate((node) => ({
+          scrollWidth: node.scrollWidth, clientWidth: node.clientWidth, text: node.textContent,
+        }));
+        assert.ok(scrollWidth <= clientWidth,
+          where + ': #' + id + ' is cut off (' + scrollWidth + ' px of text in a ' + clientWidth + ' px box)');
+        await assertInsideWidth(page, code, where + ': #' + id);
+        await assertInsideWidth(page, commands.nth(i).locator('button.copy'), where + ': the copy button of #' + id);
+        // Wrapped on screen, but still one line to copy and paste.
+        assert.ok(!text.includes('\n'), where + ': #' + id + ' has a line break');
+        assert.ok(text.includes(uuid), where + ': #' + id + ' lacks the UUID');
+      }
+      assert.match(await page.locator('#cmd-curl').textContent(), /\/api\/relay$/);
+      await screenshot(page, 'relay-commands-' + viewport.name);
+      problems.assertNone();
+    } finally {
+      await context.close();
+    }
+  }
+});

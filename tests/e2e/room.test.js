@@ -4,7 +4,10 @@
 
 const { test, before, after } = require('node:test');
 const assert = require('node:assert/strict');
-const { launchBrowser, Problems, openPage, waitState, screenshot, exactly, unique } = require('./lib/harness');
+const {
+  launchBrowser, Problems, openPage, waitState, screenshot, exactly, unique, baseUrl,
+} = require('./lib/harness');
+const { VIEWPORTS, assertNoSideScroll, assertInsideWidth } = require('./lib/layout');
 
 let browser;
 before(async () => { browser = await launchBrowser(); });
@@ -76,5 +79,45 @@ test('room: a message reaches every window in its room and no other room', async
     problems.assertNone();
   } finally {
     await Promise.all([ann, bob, cid].map(({ context }) => context.close()));
+  }
+});
+
+test('room: a fresh page says to press Join (and does not connect), on a laptop and a phone', async () => {
+  for (const viewport of VIEWPORTS) {
+    const where = 'room at ' + viewport.width + 'x' + viewport.height;
+    const problems = new Problems();
+    const { context, page } = await openPage(browser, problems, viewport.name, null, { viewport });
+    try {
+      const sockets = [];
+      page.on('websocket', (ws) => sockets.push(ws.url()));
+      await page.goto(baseUrl() + '/room.html');
+      await page.locator('#room').waitFor();
+
+      // Closed, and the words next to the indicator say what to do.
+      assert.equal(await page.locator('#state').getAttribute('data-state'), 'closed');
+      const hint = page.locator('#state-detail');
+      assert.match(await hint.textContent(), /pick a room and press Join/, where);
+      await assertInsideWidth(page, hint, where + ': the hint');
+      await assertInsideWidth(page, page.locator('#join'), where + ': the Join button');
+      await assertNoSideScroll(page, where);
+      // The room field has the focus: type a name, press Enter.
+      assert.equal(await page.evaluate(() => document.activeElement && document.activeElement.id), 'room');
+      assert.deepEqual(sockets, [], where + ': the page connected by itself');
+      await screenshot(page, 'room-start-' + viewport.name);
+
+      // Joining clears the hint; leaving brings it back.
+      const name = 'hint-' + unique();
+      await page.locator('#room').fill(name);
+      await page.locator('#room').press('Enter');
+      await waitState(page, 'open');
+      assert.equal(await hint.textContent(), '');
+      assert.equal(sockets.length, 1);
+      await page.locator('#leave').click();
+      await waitState(page, 'closed');
+      await hint.filter({ hasText: 'press Join' }).waitFor();
+      problems.assertNone();
+    } finally {
+      await context.close();
+    }
   }
 });
