@@ -64,6 +64,7 @@ e2e-deps:
 e2e-img:
 	mkdir -p docs/img
 	cp tests/e2e/screenshots/chat-two-windows.png docs/img/chat.png
+	cp tests/e2e/screenshots/inspector.png docs/img/inspector.png
 
 fmt:
 	$(CARGO) fmt

@@ -38,6 +38,14 @@ const DEMOS = [
       await page.locator('#registered[data-registered="true"]').waitFor();
     },
   },
+  {
+    // This browser is on the server's machine: the inspector lets it in.
+    id: 'link-inspect', file: 'inspect.html', title: 'Inspector',
+    ready: async (page) => {
+      await waitState(page, 'open');
+      await page.locator('#clients-count').filter({ hasText: /^\d+ open, \d+ closed$/ }).waitFor();
+    },
+  },
 ];
 
 test('index: the status box shows live figures from /api/status', async () => {
