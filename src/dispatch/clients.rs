@@ -82,7 +82,7 @@ pub(crate) struct Counts {
     pub messages_out: u64,
     /// Payload bytes of the messages from it.
     pub bytes_in: u64,
-    /// Wire bytes of the messages queued to it.
+    /// Payload bytes of the messages queued to it.
     pub bytes_out: u64,
 }
 
@@ -151,7 +151,7 @@ pub(crate) struct Stats {
     pub messages_out: u64,
     /// Payload bytes received.
     pub bytes_in: u64,
-    /// Wire bytes queued.
+    /// Payload bytes queued.
     pub bytes_out: u64,
     /// Protocol errors, panics, limit closes and app error replies (counted
     /// while an inspector is open; see docs/inspector.md).
@@ -553,7 +553,7 @@ impl Queue<'_> {
         // `/api/status` counts data messages; keepalive pings come through `push_unit` alone.
         let queued = self.push_unit(client, id, unit);
         if queued {
-            let len = self.round[unit as usize].len() as u64;
+            let len = encoded.message.len() as u64;
             self.stats.messages_out += 1;
             self.stats.bytes_out += len;
             client.counts.messages_out += 1;
