@@ -12,6 +12,7 @@
 
 use std::io::{self, Read, Write};
 use std::net::SocketAddr;
+use std::sync::atomic::Ordering;
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 
@@ -73,6 +74,7 @@ pub(crate) fn serve(
         events: server.events.clone(),
         framer: Framer::new(buf),
         left: false,
+        server: server.clone(),
     };
     backend.run()
 }
@@ -131,6 +133,8 @@ struct Backend {
     framer: Framer,
     /// The dispatcher was told that this client left.
     left: bool,
+    /// The server (whether it is stopping).
+    server: Arc<Shared>,
 }
 
 impl Drop for Backend {
@@ -185,7 +189,8 @@ impl Backend {
             Some(why) => CloseStatus::server(1002, why),
             None => CloseStatus::peer(1000, ""),
         };
-        if self.leave(status, Some(ack)) {
+        // Not while the server stops: the dispatcher may have ended (see `ws.rs`).
+        if self.leave(status, Some(ack)) && !self.server.stopping.load(Ordering::SeqCst) {
             let _ = acked.recv_timeout(LEAVE_GRACE);
         }
         let last = why.map(|why| Bytes::from(error_line(why)));

@@ -10,6 +10,7 @@
 //! dispatcher the moment it is sent.
 
 use std::net::SocketAddr;
+use std::sync::atomic::Ordering;
 use std::sync::Arc;
 use std::time::Duration;
 
@@ -130,7 +131,13 @@ pub(crate) fn run(upgrade: Box<Upgrade>, server: &Arc<Shared>) -> Result<()> {
 
 /// The client loop, in a frame of its own.
 #[inline(never)]
-fn serve_client(id: ClientId, link: Link, peer: SocketAddr, unread: Vec<u8>, server: &Shared) -> Result<()> {
+fn serve_client(
+    id: ClientId,
+    link: Link,
+    peer: SocketAddr,
+    unread: Vec<u8>,
+    server: &Arc<Shared>,
+) -> Result<()> {
     let mut client = Client::new(id, link, peer, unread, server);
     let flow = client.read_messages();
     client.end(flow)
@@ -177,6 +184,8 @@ struct Client {
     max_message_size: usize,
     /// The dispatcher was told that this client left.
     left: bool,
+    /// The server (whether it is stopping).
+    server: Arc<Shared>,
 }
 
 impl Drop for Client {
@@ -192,7 +201,7 @@ impl Client {
     /// The client, built in a frame of its own that is gone by the time
     /// the client loop runs.
     #[inline(never)]
-    fn new(id: ClientId, link: Link, peer: SocketAddr, unread: Vec<u8>, server: &Shared) -> Client {
+    fn new(id: ClientId, link: Link, peer: SocketAddr, unread: Vec<u8>, server: &Arc<Shared>) -> Client {
         // Whole frames go to the writer one `write` each (trap: a frame
         // handed over in pieces could be split by the dispatcher's).
         let config = WebSocketConfig::default()
@@ -214,6 +223,7 @@ impl Client {
             events: server.events.clone(),
             max_message_size: server.config.max_message_size,
             left: false,
+            server: server.clone(),
         }
     }
 
@@ -315,10 +325,11 @@ impl Client {
 
     /// Tells the dispatcher the client left, and waits (a moment at most)
     /// until it let go: by then the replies to the client's last messages
-    /// are in the writer.
+    /// are in the writer. Not while the server stops: the dispatcher may
+    /// have ended, and the event would wait unanswered for the whole grace.
     fn leave_and_wait(&mut self, status: CloseStatus) {
         let (ack, acked) = bounded(1);
-        if self.leave(status, Some(ack)) {
+        if self.leave(status, Some(ack)) && !self.server.stopping.load(Ordering::SeqCst) {
             let _ = acked.recv_timeout(LEAVE_GRACE);
         }
     }
