@@ -28,6 +28,8 @@ pub struct Config {
     pub root_app: String,
     /// Connections at once, of every kind (`--max-connections`).
     pub max_connections: usize,
+    /// Connections at once from one address; `None`: no such limit (`--max-connections-per-ip`).
+    pub max_connections_per_ip: Option<usize>,
     /// Largest WebSocket message accepted, in bytes (`--max-message-size`).
     pub max_message_size: usize,
     /// Queued outgoing messages per client before it is closed with 1008 (`--outbox-size`).
@@ -72,6 +74,7 @@ impl Default for Config {
             log_level: log::LevelFilter::Info,
             root_app: DEFAULT_ROOT_APP.to_string(),
             max_connections: 15_000,
+            max_connections_per_ip: None,
             max_message_size: 1 << 20,
             outbox_size: 1024,
             handshake_timeout: Duration::from_secs(10),
@@ -118,6 +121,8 @@ Limits (durations: 10s, 500ms; sizes: 1048576, 64KiB, 16MiB):
   --max-connections N       connections at once; beyond it HTTP 503 [default: 15000]
                             (lowered at start to what the open-file limit and
                             vm.max_map_count allow: 1 file, 4 mappings per connection)
+  --max-connections-per-ip N
+                            connections at once from one address; beyond it HTTP 503 [default: off]
   --max-message-size SIZE   largest WebSocket message; beyond it close 1009 [default: 1MiB]
   --outbox-size N           messages waiting to go out to one client; beyond it close 1008 [default: 1024]
   --handshake-timeout DUR   time to send a request head [default: 10s]
@@ -205,6 +210,10 @@ impl Config {
                 "--max-connections" => {
                     let v = value()?;
                     config.max_connections = parse_count(&v).ok_or_else(|| bad(&v, "a count"))?;
+                }
+                "--max-connections-per-ip" => {
+                    let v = value()?;
+                    config.max_connections_per_ip = Some(parse_count(&v).ok_or_else(|| bad(&v, "a count"))?);
                 }
                 "--max-message-size" => {
                     let v = value()?;

@@ -1,7 +1,8 @@
 //! The server: apps and routes, the accept loop, the connection limit, and shutdown.
 
+use std::collections::HashMap;
 use std::io::{self, Write};
-use std::net::{Ipv4Addr, SocketAddr, TcpListener, TcpStream};
+use std::net::{IpAddr, Ipv4Addr, SocketAddr, TcpListener, TcpStream};
 use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
 use std::sync::{Arc, Condvar, Mutex};
 use std::thread::{self, JoinHandle};
@@ -287,6 +288,7 @@ impl Server {
             next_id: AtomicU64::new(1),
             started,
             connections: Mutex::new(0),
+            per_ip: Mutex::new(HashMap::new()),
             all_closed: Condvar::new(),
             stopping: AtomicBool::new(false),
             inspect,
@@ -404,16 +406,40 @@ impl Stopper {
 }
 
 /// Counts a connection while its thread runs.
-struct Counted(Arc<Shared>);
+/// Counts one connection (and, with `--max-connections-per-ip`, one for its
+/// address) while it lives.
+struct Counted(Arc<Shared>, Option<IpAddr>);
 
 impl Drop for Counted {
     fn drop(&mut self) {
+        if let Some(ip) = self.1 {
+            let mut per_ip = self.0.per_ip.lock().unwrap_or_else(|e| e.into_inner());
+            if let Some(n) = per_ip.get_mut(&ip) {
+                *n -= 1;
+                if *n == 0 {
+                    per_ip.remove(&ip);
+                }
+            }
+        }
         let mut open = self.0.connections.lock().unwrap_or_else(|e| e.into_inner());
         *open -= 1;
         if *open == 0 {
             self.0.all_closed.notify_all();
         }
     }
+}
+
+/// With `--max-connections-per-ip`: counts one more connection from `ip`,
+/// or says no (the limit is reached). `Ok(None)`: no such limit.
+fn count_per_ip(shared: &Shared, ip: IpAddr) -> std::result::Result<Option<IpAddr>, usize> {
+    let Some(limit) = shared.config.max_connections_per_ip else { return Ok(None) };
+    let mut per_ip = shared.per_ip.lock().unwrap_or_else(|e| e.into_inner());
+    let n = per_ip.entry(ip).or_insert(0);
+    if *n >= limit {
+        return Err(limit);
+    }
+    *n += 1;
+    Ok(Some(ip))
 }
 
 fn accept_loop(listener: TcpListener, shared: Arc<Shared>) {
@@ -448,7 +474,16 @@ fn accept_loop(listener: TcpListener, shared: Arc<Shared>) {
             }
             *open += 1;
         }
-        let guard = Counted(shared.clone());
+        let per_ip = match count_per_ip(&shared, peer.ip()) {
+            Ok(counted) => counted,
+            Err(limit) => {
+                drop(Counted(shared.clone(), None)); // gives the connection back at once
+                warn!("{peer}: connections per address limit ({limit}) reached, 503");
+                refuse_busy(stream);
+                continue;
+            }
+        };
+        let guard = Counted(shared.clone(), per_ip);
         let spawned = thread::Builder::new().stack_size(CONN_STACK).spawn({
             let shared = shared.clone();
             move || {

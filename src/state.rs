@@ -2,6 +2,8 @@
 //! the routes, the dispatcher's channel, the TLS configuration, the
 //! flushers, and the connection count.
 
+use std::collections::HashMap;
+use std::net::IpAddr;
 use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
 use std::sync::{Arc, Condvar, Mutex};
 use std::time::Instant;
@@ -33,6 +35,8 @@ pub(crate) struct Shared {
     pub started: Instant,
     /// Connection threads running.
     pub connections: Mutex<usize>,
+    /// Connections at once per peer address (kept only with `--max-connections-per-ip`).
+    pub per_ip: Mutex<HashMap<IpAddr, usize>>,
     /// Signalled when `connections` reaches 0.
     pub all_closed: Condvar,
     /// Set once the server is stopping: the accept loop ends.

@@ -32,6 +32,7 @@ use crate::error::Result;
 use crate::http::{Request, Response};
 use crate::inspect::{access, Handshake};
 use crate::state::Shared;
+use crate::wire::encode::close_frame;
 use crate::wire::Writer;
 
 /// After the peer closed, how long its last replies may take to come back
@@ -166,6 +167,9 @@ enum Flow {
     Gone,
     /// The peer broke the protocol: close with this code.
     Fail(u16, &'static str),
+    /// The peer does not read what it asks for: close with this code,
+    /// dropping what waits for it (it would never be read).
+    Abandon(u16, &'static str),
 }
 
 /// One WebSocket client's thread.
@@ -253,6 +257,17 @@ impl Client {
                     };
                     return Flow::PeerClosed(status);
                 }
+                // A peer that sends pings and never reads the pongs: they
+                // would pile up in the writer (one per ping) without bound.
+                Ok(Message::Ping(_)) if self.writer.backlog() >= self.server.config.outbox_size => {
+                    warn!(
+                        "client {} ({}): {} pongs waiting, the peer pings without reading, closing with 1008",
+                        self.id,
+                        self.peer,
+                        self.writer.backlog()
+                    );
+                    return Flow::Abandon(1008, "pings without reading the pongs");
+                }
                 Ok(_) => {} // pongs only prove life (the link stamps every read)
                 Err(E::Capacity(e)) => {
                     warn!(
@@ -298,6 +313,15 @@ impl Client {
                     Ok(()) | Err(tungstenite::Error::ConnectionClosed) => {}
                     Err(e) => return Err(e.into()),
                 }
+                self.writer.wait_drained(CLOSE_TIMEOUT);
+                Ok(())
+            }
+            Flow::Abandon(code, reason) => {
+                let error = format!("{reason} (close {code})");
+                let _ = self.events.send(Event::Error { id: self.id, error });
+                self.leave_and_wait(CloseStatus::server(code, reason));
+                // The close frame goes next, before the pongs that wait (they are dropped).
+                self.writer.close(Some(close_frame(code, reason)), true, false);
                 self.writer.wait_drained(CLOSE_TIMEOUT);
                 Ok(())
             }

@@ -328,6 +328,14 @@ impl Child {
         }
     }
 
+    /// The log so far, with every line the server wrote until now (no wait).
+    pub fn log_now(&mut self) -> &[String] {
+        while let Ok(line) = self.lines.try_recv() {
+            self.log.push(line);
+        }
+        &self.log
+    }
+
     /// Sends a signal by number (15 TERM, 9 KILL) with the `kill` command.
     pub fn signal(&self, sig: i32) {
         let ok = Command::new("kill")
