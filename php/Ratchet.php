@@ -257,11 +257,23 @@ namespace Wslab {
             fwrite(STDERR, "wslab: the port and address this script asks for ($address:$port) are ignored; wslab owns the port\n");
         }
 
+        /** @var string command lines not yet written to wslab */
+        private static $out = '';
+
         public static function write(array $command)
         {
             $line = json_encode($command, JSON_UNESCAPED_SLASHES | JSON_UNESCAPED_UNICODE | JSON_INVALID_UTF8_SUBSTITUTE);
-            fwrite(STDOUT, $line . "\n");
-            fflush(STDOUT);
+            self::$out .= $line . "\n";
+        }
+
+        /** Hands wslab the command lines of the events handled so far, in one write. */
+        public static function send_out()
+        {
+            if (self::$out !== '') {
+                fwrite(STDOUT, self::$out);
+                fflush(STDOUT);
+                self::$out = '';
+            }
         }
 
         /** A send of this hook; a foreach over 100 clients becomes one line. */
@@ -332,11 +344,27 @@ namespace Wslab {
                 $components[$path] = self::component($app);
             }
             self::write(['type' => 'hello', 'version' => 1]);
+            self::send_out();
+            register_shutdown_function([self::class, 'send_out']); // a hook that calls exit()
             while (($line = fgets(STDIN)) !== false) {
+                self::event($line, $components);
+                // While more events are already read in, their answers go
+                // out together: one write (and one wake-up of wslab) for many.
+                if (stream_get_meta_data(STDIN)['unread_bytes'] === 0) {
+                    self::send_out();
+                }
+            }
+            self::send_out();
+        }
+
+        /** Handles one event line. */
+        private static function event($line, array $components)
+        {
+            {
                 $event = json_decode($line, true);
                 if (!is_array($event) || !isset($event['type'])) {
                     fwrite(STDERR, "wslab: a line that is not an event: " . substr($line, 0, 200) . "\n");
-                    continue;
+                    return;
                 }
                 $id = $event['id'] ?? null;
                 switch ($event['type']) {

@@ -37,7 +37,10 @@ const ALL: &[&str] = &[
     "chat",
     "reserve",
     "script-fanout",
+    "script-fanout-jit",
 ];
+/// PHP's own JIT (opcache), for `script-fanout-jit`: the same app, the same code.
+const PHP_JIT: &str = "-d opcache.enable_cli=1 -d opcache.jit=tracing -d opcache.jit_buffer_size=64M";
 /// The PHP app of `script-fanout` (after `wslab ratchet` there, which bench/run.sh does).
 const SCRIPT_APP: &str = "bench/peers/php-mychat/server.php";
 
@@ -276,9 +279,10 @@ fn run_one(
     match scenario {
         // Keepalive off, so that the idle window measures idleness, not pings.
         "conns" => opts.args = vec!["--ping-interval".into(), "0".into()],
-        "script-fanout" => {
+        "script-fanout" | "script-fanout-jit" => {
             let script = std::env::current_dir().map_err(|e| e.to_string())?.join(SCRIPT_APP);
-            opts.args = vec!["--app".into(), format!("/ws/script=php '{}'", script.display())];
+            let flags = if scenario == "script-fanout-jit" { PHP_JIT } else { "" };
+            opts.args = vec!["--app".into(), format!("/ws/script=php {flags} '{}'", script.display())];
         }
         "reserve" => {
             opts.workshops = Some(
@@ -299,7 +303,9 @@ fn run_one(
             "fanout-inspected" => scenarios::fanout(&server, p, Fan::Inspected),
             "fanout-rate" => scenarios::fanout(&server, p, Fan::Rate),
             "stalled" => scenarios::fanout(&server, p, Fan::Stalled),
-            "script-fanout" => scenarios::fanout_on(&server, p, Fan::Window, "/ws/script"),
+            "script-fanout" | "script-fanout-jit" => {
+                scenarios::fanout_on(&server, p, Fan::Window, "/ws/script")
+            }
             "echo" => scenarios::echo(&server, p),
             "conns" => scenarios::conns(&server, p),
             "chat" => scenarios::chat(&server, p),
@@ -553,7 +559,10 @@ fn print_table(
     row("stalled", "loss (the others)", "loss", "0", w("stalled", "loss").map(|l| l == 0.0), false);
     // script-fanout: only wslab runs it; the references are Node's fanout and
     // wslab's own room app (fanout) of the same run.
-    if let Some(script) = w("script-fanout", "delivered_per_s") {
+    for (scenario, what) in
+        [("script-fanout", "PHP MyChat"), ("script-fanout-jit", "the same, PHP with its JIT")]
+    {
+        let Some(script) = w(scenario, "delivered_per_s") else { continue };
         let vs_node = n("fanout", "delivered_per_s").map(|n| script / n);
         let vs_room = w("fanout", "delivered_per_s").map(|r| script / r);
         let ok = match (vs_node, vs_room) {
@@ -561,23 +570,23 @@ fn print_table(
             _ => None,
         };
         line(
-            "script-fanout",
-            "delivered msg/s (PHP MyChat; Node: its fanout)",
+            scenario,
+            &format!("delivered msg/s ({what}; Node: its fanout)"),
             [fmt(Some(script)), fmt(n("fanout", "delivered_per_s")), String::new()],
             [vs_node.map(|r| format!("{r:.2}×")).unwrap_or("–".into()), String::new()],
             "≥ 5× Node, ≥ 0.3× room app",
             verdict(ok),
         );
         line(
-            "script-fanout",
+            scenario,
             "… as a share of wslab's room app (fanout)",
             [share(vs_room), String::new(), String::new()],
             Default::default(),
             "",
             "",
         );
+        row(scenario, "loss", "loss", "0", w(scenario, "loss").map(|l| l == 0.0), false);
     }
-    row("script-fanout", "loss", "loss", "0", w("script-fanout", "loss").map(|l| l == 0.0), false);
     // fanout-inspected: only wslab runs it; the reference is its own fanout of the same run.
     if let Some(watched) = w("fanout-inspected", "delivered_per_s") {
         let keep = w("fanout", "delivered_per_s").map(|f| watched / f);
