@@ -6,7 +6,9 @@
 
 const { test, before, after } = require('node:test');
 const assert = require('node:assert/strict');
-const { launchBrowser, Problems, openPage, waitState, screenshot, exactly } = require('./lib/harness');
+const {
+  launchBrowser, Problems, openPage, waitState, screenshot, exactly, FIRST_RETRY, recordStateDetail, waitFailedRetry,
+} = require('./lib/harness');
 const { startServer } = require('./lib/server');
 
 let browser;
@@ -57,6 +59,7 @@ test('reconnect: chat pages survive a server restart on the same port', async (t
     await chatLine(bob.page, 'ann', 'before the restart').waitFor();
 
     // Stop the server (SIGTERM: it closes every WebSocket with 1001 "going away").
+    await Promise.all([ann.page, bob.page].map(recordStateDetail));
     down = true;
     const exit = await server.stop('SIGTERM');
     assert.deepEqual(exit, { code: 0, signal: null }, 'wslab exits 0 on SIGTERM');
@@ -68,10 +71,15 @@ test('reconnect: chat pages survive a server restart on the same port', async (t
       assert.equal(await page.locator('#users li').count(), 0);
     }
     // Stay down until both pages have tried to reconnect and failed: the
-    // first retry comes after 0.5 s, and when it fails the next is announced
-    // in 1 s.
-    for (const page of [ann.page, bob.page]) {
-      await page.locator('#state-detail').filter({ hasText: exactly('reconnecting in 1 s') }).waitFor();
+    // first retry comes 0.25 to 0.5 s after the close (backoff with jitter),
+    // and when it fails the next is announced in 0.5 to 1 s. Every text of
+    // #state-detail is recorded, so neither page's announcements can pass
+    // unseen while the test looks at the other.
+    await Promise.all([ann.page, bob.page].map((page) => waitFailedRetry(page)));
+    for (const [page, name] of [[ann.page, 'ann'], [bob.page, 'bob']]) {
+      const seen = await page.evaluate(() => window.__stateDetail);
+      assert.match(seen.find((text) => text !== ''), FIRST_RETRY, 'the first retry is announced soon: ' + seen.join(' | '));
+      t.diagnostic(name + "'s #state-detail while down: " + seen.map((text) => JSON.stringify(text)).join(', '));
     }
     assert.equal(await notice(ann.page, /^Connection lost/).count(), 1, 'one notice per outage, not one per attempt');
     await screenshot(ann.page, 'chat-reconnecting');

@@ -132,7 +132,7 @@ function showStateDetail(text) {
 
 /**
  * One WebSocket connection to `path`, with the #state indicator kept up to
- * date and (optionally) reconnection with exponential backoff.
+ * date and (optionally) reconnection with exponential backoff and jitter.
  *
  *   const conn = new Connection('/ws/echo', {
  *     onOpen()                 the socket is open: you may send now
@@ -143,10 +143,22 @@ function showStateDetail(text) {
  *     onState(name)            the indicator changed ('open', ...)
  *     reconnect: true          try again after an unexpected close
  *     minDelay: 500, maxDelay: 8000   backoff bounds in milliseconds
+ *     jitter: true             randomise each delay (false: exactly the
+ *                              backoff steps, e.g. for a test)
  *   });
  *   conn.connect();
  *   conn.send({ type: 'chat', text: 'hi' });   // objects are sent as JSON
  *   conn.close();                              // no reconnect after this
+ *
+ * The reconnect schedule: the backoff step d starts at minDelay and doubles
+ * after every failed attempt up to maxDelay (0.5 s, 1 s, 2 s, 4 s, 8 s, 8 s,
+ * ...), and goes back to minDelay once a socket opens. With jitter ("equal
+ * jitter") the wait is a random time between d/2 and d: 0.25-0.5 s, then
+ * 0.5-1 s, 1-2 s, 2-4 s, 4-8 s, 4-8 s, ... So the first retry still comes
+ * within half a second, no wait is ever longer than maxDelay, and when a
+ * server restarts under a room full of pages, their reconnects are spread
+ * over a quarter of a second instead of all arriving at the same moment.
+ * #state-detail shows the wait rounded to a tenth: "reconnecting in 0.4 s".
  */
 class Connection {
   constructor(path, options = {}) {
@@ -156,7 +168,8 @@ class Connection {
     this.reconnect = Boolean(options.reconnect);
     this.minDelay = options.minDelay || 500;
     this.maxDelay = options.maxDelay || 8000;
-    this.delay = this.minDelay; // next backoff delay
+    this.jitter = options.jitter !== false;
+    this.delay = this.minDelay; // next backoff step (the wait is d/2 to d with jitter)
     this.ws = null;
     this.timer = null; // pending reconnect
     this.stopped = false; // close() was called: do not reconnect
@@ -211,11 +224,17 @@ class Connection {
       let retryMs = null;
       if (this.reconnect && !this.stopped) {
         // Exponential backoff: 0.5 s, 1 s, 2 s, 4 s, 8 s, 8 s, ...
-        // so a server that is down is not hammered by every open page.
-        retryMs = this.delay;
+        // so a server that is down is not hammered by every open page, and
+        // jitter, so that the pages of a whole room do not all come back in
+        // the same instant when it restarts: each wait is random between
+        // half the step and the step (0.25-0.5 s, 0.5-1 s, ...).
+        retryMs = this.jitter
+          ? Math.round(this.delay / 2 + Math.random() * (this.delay / 2))
+          : this.delay;
         this.delay = Math.min(this.delay * 2, this.maxDelay);
         this.timer = setTimeout(() => this.connect(), retryMs);
-        showStateDetail('reconnecting in ' + retryMs / 1000 + ' s');
+        // Seconds rounded to a tenth: "0.4", "1.3", "8".
+        showStateDetail('reconnecting in ' + Math.round(retryMs / 100) / 10 + ' s');
       }
       if (retryMs === null) {
         clearInterval(this.watch); // nothing left to watch

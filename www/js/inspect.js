@@ -691,7 +691,7 @@ async function explainFailure() {
 /* ------------------------------------------------------------ wiring */
 
 const conn = new Connection(inspectPath(), {
-  reconnect: true, // backoff 0.5 s, 1 s, 2 s, 4 s, 8 s, 8 s, ... while the server restarts
+  reconnect: true, // backoff with jitter, 0.25-0.5 s, 0.5-1 s, ... 4-8 s, while the server restarts
   onOpen() {
     view.attemptOpened = true;
     view.everOpen = true;

@@ -100,6 +100,46 @@ function waitState(page, name, options) {
   return page.locator('#state[data-state="' + name + '"]').waitFor(options);
 }
 
+/*
+ * A page's reconnect announcements in #state-detail (common.js, class
+ * Connection): the first wait after a close is 0.25 to 0.5 s, shown rounded
+ * to a tenth ("0.3" to "0.5"); after a failed attempt the next is 0.5 to 1 s
+ * ("0.5" to "1").
+ */
+const FIRST_RETRY = /^reconnecting in 0\.[345] s$/;
+const SECOND_RETRY = /^reconnecting in (0\.[5-9]|1) s$/;
+
+/**
+ * Record every text the page's #state-detail shows from now on, in
+ * window.__stateDetail. An announcement lasts only as long as its wait (a
+ * quarter of a second for the first), so a test that polls could miss one;
+ * the record misses none. Call it before the server goes away.
+ */
+function recordStateDetail(page) {
+  return page.evaluate(() => {
+    const node = document.getElementById('state-detail');
+    const seen = [node.textContent];
+    window.__stateDetail = seen;
+    new MutationObserver(() => {
+      if (node.textContent !== seen[seen.length - 1]) seen.push(node.textContent);
+    }).observe(node, { childList: true, characterData: true, subtree: true });
+  });
+}
+
+/**
+ * Wait until the page, since recordStateDetail, announced its first retry
+ * (FIRST_RETRY), started it (connect() empties #state-detail), and, as that
+ * attempt failed, announced the next one right after (SECOND_RETRY).
+ */
+function waitFailedRetry(page, options = {}) {
+  return page.waitForFunction(([first, second]) => {
+    const seen = window.__stateDetail || [];
+    const at = seen.findIndex((text) => new RegExp(first).test(text));
+    return at >= 0 && seen[at + 1] === '' && seen.length > at + 2 &&
+      new RegExp(second).test(seen[at + 2]);
+  }, [FIRST_RETRY.source, SECOND_RETRY.source], options);
+}
+
 /** Save a full-page screenshot as screenshots/NAME.png and return the PNG. */
 async function screenshot(page, name) {
   fs.mkdirSync(SHOTS, { recursive: true });
@@ -118,4 +158,5 @@ function exactly(text) {
 
 module.exports = {
   SHOTS, baseUrl, launchBrowser, Problems, openPage, waitState, screenshot, unique, exactly,
+  FIRST_RETRY, SECOND_RETRY, recordStateDetail, waitFailedRetry,
 };
