@@ -254,7 +254,7 @@ impl Server {
         config.max_connections = max_connections;
 
         let tls = load_tls(&config)?;
-        let listener = TcpListener::bind((config.host, config.port)).map_err(|e| match e.kind() {
+        let listener = listen(SocketAddr::new(config.host, config.port)).map_err(|e| match e.kind() {
             io::ErrorKind::AddrInUse => Error::PortInUse(config.port),
             _ => Error::Io(e),
         })?;
@@ -440,6 +440,21 @@ fn count_per_ip(shared: &Shared, ip: IpAddr) -> std::result::Result<Option<IpAdd
     }
     *n += 1;
     Ok(Some(ip))
+}
+
+/// Connections the kernel keeps waiting for `accept`. std's `bind` asks for
+/// 128: 200 pages reconnecting at once after a restart overflowed it, and
+/// the connections left out waited for the client's SYN retry, a second later.
+const LISTEN_BACKLOG: i32 = 4096;
+
+/// Binds `addr` (with `SO_REUSEADDR`, as std does) and listens with [`LISTEN_BACKLOG`].
+fn listen(addr: SocketAddr) -> io::Result<TcpListener> {
+    let domain = socket2::Domain::for_address(addr);
+    let socket = socket2::Socket::new(domain, socket2::Type::STREAM, Some(socket2::Protocol::TCP))?;
+    socket.set_reuse_address(true)?;
+    socket.bind(&addr.into())?;
+    socket.listen(LISTEN_BACKLOG)?;
+    Ok(socket.into())
 }
 
 fn accept_loop(listener: TcpListener, shared: Arc<Shared>) {
