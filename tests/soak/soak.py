@@ -31,6 +31,7 @@ import threading
 import time
 from pathlib import Path
 
+sys.dont_write_bytecode = True   # no __pycache__ in tests/soak
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 from wsclient import (  # noqa: E402
     BINARY, CLOSE, HOST, PING, TEXT, WS, Closed, encode_frame, check_upgrade_answer,
@@ -123,6 +124,15 @@ def fd_count(pid):
         return len(os.listdir(f"/proc/{pid}/fd"))
     except OSError:
         return None
+
+
+def die_with_parent():
+    """In the server's child process: SIGKILL when the harness dies, however it dies."""
+    try:
+        import ctypes
+        ctypes.CDLL(None, use_errno=True).prctl(1, signal.SIGKILL)   # PR_SET_PDEATHSIG
+    except Exception:
+        pass
 
 
 def pct(values, p):
@@ -1144,7 +1154,8 @@ class Soak:
             fh = open(logf, "wb")
             cmd = [str(self.bin), "--host", HOST, "--port", str(port), "--data", str(self.data),
                    "--workshops", str(self.workshops_file), "--www", str(ROOT / "www")]
-            proc = subprocess.Popen(cmd, stdout=fh, stderr=subprocess.STDOUT, stdin=subprocess.DEVNULL)
+            proc = subprocess.Popen(cmd, stdout=fh, stderr=subprocess.STDOUT, stdin=subprocess.DEVNULL,
+                                    preexec_fn=die_with_parent)
             fh.close()
             found = None
             while time.monotonic() < deadline:
@@ -1824,6 +1835,10 @@ def main():
         sys.exit(f"soak: {args.bin} is missing: cargo build --release first (make soak does)")
     soak = Soak(args)
 
+    def on_term(signum, frame):
+        raise SystemExit(f"signal {signum}")
+    signal.signal(signal.SIGTERM, on_term)
+
     def watchdog():
         # Last resort if the event loop itself is stuck: stop within SOAK_S + TAIL.
         log("watchdog: the run did not end in time; killing the server")
@@ -1844,6 +1859,8 @@ def main():
         loop.run_until_complete(asyncio.wait_for(soak.run(), args.seconds + TAIL - 12))
     except asyncio.TimeoutError:
         soak.fail.add("timeout", f"the run did not finish within SOAK_S + {TAIL - 12:.0f} s")
+    except (KeyboardInterrupt, SystemExit) as e:
+        soak.fail.add("harness", f"interrupted: {e!r}")
     except Exception as e:
         import traceback
         soak.fail.add("harness", f"{e!r} {traceback.format_exc()[-800:]}")
