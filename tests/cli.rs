@@ -176,3 +176,48 @@ fn a_hard_file_limit_below_max_connections_is_one_log_line_and_503_past_it() {
     }
     drop(held);
 }
+
+#[test]
+fn a_closed_stderr_never_stops_the_server() {
+    use std::io::{BufRead, BufReader};
+    use std::process::Stdio;
+    let data = support::TempDir::new("stderr-gone");
+    let mut child = Command::new(env!("CARGO_BIN_EXE_wslab"))
+        .args(["--port", "0", "--host", "127.0.0.1", "--data"])
+        .arg(data.path())
+        .arg("--www")
+        .arg(support::www())
+        .stdout(Stdio::null())
+        .stderr(Stdio::piped())
+        .spawn()
+        .unwrap();
+    let mut stderr = BufReader::new(child.stderr.take().unwrap());
+    let mut line = String::new();
+    let port: u16 = loop {
+        line.clear();
+        assert!(stderr.read_line(&mut line).unwrap() > 0, "no port line");
+        if let Some(rest) = line.split("http://127.0.0.1:").nth(1) {
+            break rest.split('/').next().unwrap().parse().unwrap();
+        }
+    };
+    // Nobody reads the log any more (`wslab | head`, a parent gone): every
+    // log line now fails to print, in every thread that logs.
+    drop(stderr);
+    let addr = std::net::SocketAddr::from(([127, 0, 0, 1], port));
+    for _ in 0..3 {
+        let mut ws = Ws::connect(addr, "/ws/echo");
+        ws.send("still answering");
+        assert_eq!(ws.recv_text(), "still answering");
+    }
+    let ok = Command::new("kill").arg("-15").arg(child.id().to_string()).status().unwrap();
+    assert!(ok.success());
+    let deadline = std::time::Instant::now() + support::WAIT;
+    let status = loop {
+        if let Some(status) = child.try_wait().unwrap() {
+            break status;
+        }
+        assert!(std::time::Instant::now() < deadline, "wslab did not exit after SIGTERM");
+        std::thread::sleep(Duration::from_millis(20)); // polling the exit status, bounded by WAIT
+    };
+    assert_eq!(status.code(), Some(0));
+}

@@ -53,7 +53,11 @@ impl Log for Tee {
         if !self.inner.enabled(record.metadata()) {
             return;
         }
-        self.inner.log(record);
+        // simple_logger prints with `eprintln!`, which panics when stderr is
+        // gone (a closed pipe: `wslab | head`, a parent that died); a log
+        // line must never take the thread that logs it down with it.
+        let printed = std::panic::catch_unwind(std::panic::AssertUnwindSafe(|| self.inner.log(record)));
+        drop(printed);
         keep(record.level(), record.args().to_string());
     }
 
