@@ -12,6 +12,7 @@ use wslab::Server;
 const RATCHET_PHP: &str = include_str!("../php/Ratchet.php");
 
 fn main() -> ExitCode {
+    limit_malloc_arenas();
     let args: Vec<String> = std::env::args().skip(1).collect();
     if args.first().map(String::as_str) == Some("ratchet") {
         return match ratchet(&args[1..]) {
@@ -141,4 +142,19 @@ fn local_addresses() -> Vec<String> {
         }
     }
     found
+}
+
+/// Caps glibc's malloc at 2 arenas. By default it makes one per thread that
+/// allocates (up to 8 per core), and wslab runs one thread per connection:
+/// under churn with varied message sizes each arena kept its own high water
+/// mark, and a 600 s `make soak` saw RSS creep 11 → 18 MB (5.7 % over its
+/// last cycles, against 3.4 % with 2 arenas). Small allocations still take
+/// the per-thread cache, without the arena lock.
+fn limit_malloc_arenas() {
+    #[cfg(all(target_os = "linux", target_env = "gnu"))]
+    // SAFETY: mallopt only sets a malloc parameter; it is called before
+    // any other thread exists.
+    unsafe {
+        libc::mallopt(libc::M_ARENA_MAX, 2);
+    }
 }
