@@ -156,5 +156,9 @@ fn limit_malloc_arenas() {
     // any other thread exists.
     unsafe {
         libc::mallopt(libc::M_ARENA_MAX, 2);
+        // A fixed threshold (glibc raises it after each large free, up to
+        // 32 MiB): a large message's buffers are mapped and given back on
+        // free, instead of staying in an arena as its new high water mark.
+        libc::mallopt(libc::M_MMAP_THRESHOLD, 128 * 1024);
     }
 }

@@ -1320,6 +1320,12 @@ class Soak:
                 break
             k += 1
             fds = await self.settle_fds((before or 0) + 2, 5)
+            # A stall flood in progress holds its messages in the server (in
+            # flight to the stalled client, given back when it is closed):
+            # the cycle's RSS is read after it, so that a plateau shows as one.
+            deadline = time.monotonic() + 40
+            while self.stalling and time.monotonic() < deadline and not self.stopping:
+                await asyncio.sleep(0.1)
             s = self.sample()
             s.update({"phase": phase["name"], "cycle": k, "t": round(clock(), 1), "clients": clients,
                       "seconds": round(time.monotonic() - t0, 2), "fds": fds, "fds_before": before})
