@@ -1115,6 +1115,7 @@ class Soak:
         self.kill_evt = asyncio.Event()
         self.stopping = False
         self.stalling = False
+        self.stall_busy = False   # a stall is under way, its drain included
         self.gen = 1
         self.port = 0
         self.proc = None
@@ -1324,7 +1325,7 @@ class Soak:
             # flight to the stalled client, given back when it is closed):
             # the cycle's RSS is read after it, so that a plateau shows as one.
             deadline = time.monotonic() + 40
-            while self.stalling and time.monotonic() < deadline and not self.stopping:
+            while self.stall_busy and time.monotonic() < deadline and not self.stopping:
                 await asyncio.sleep(0.1)
             s = self.sample()
             s.update({"phase": phase["name"], "cycle": k, "t": round(clock(), 1), "clients": clients,
@@ -1403,7 +1404,11 @@ class Soak:
             await asyncio.sleep(max(0, at - time.monotonic()))
             if self.stopping or self.gen != phase["gen"]:
                 return
-            await self.stall(f"{phase['gen']}-{k + 1}")
+            self.stall_busy = True
+            try:
+                await self.stall(f"{phase['gen']}-{k + 1}")
+            finally:
+                self.stall_busy = False
             k += 1
 
     # -- ticker --
