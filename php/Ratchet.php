@@ -228,8 +228,15 @@ namespace Wslab {
 
         public function send($data)
         {
-            if (!$this->closed) {
-                Runtime::queue($this->resourceId, (string) $data);
+            // The hot path of every broadcast loop: a send of the same
+            // string as the one before only adds this id to its group.
+            if ($this->closed) {
+                return $this;
+            }
+            if ($data === Runtime::$data) {
+                Runtime::$ids[] = $this->resourceId;
+            } else {
+                Runtime::group($this->resourceId, (string) $data);
             }
             return $this;
         }
@@ -249,8 +256,14 @@ namespace Wslab {
     {
         /** @var array<int, array{0: Connection, 1: ComponentInterface}> */
         private static $conns = [];
-        /** @var list<array{0: list<int>, 1: string}> sends of the current hook, consecutive ones merged */
+        /** @var list<array{0: list<int>, 1: string}> groups of this hook before the open one */
         private static $pending = [];
+        /** @var string|\stdClass the open group's message, or $none: no send's argument is === it */
+        public static $data;
+        /** @var \stdClass what $data is while no group is open */
+        private static $none;
+        /** @var list<int> the open group's client ids */
+        public static $ids = [];
 
         public static function ignoredPort($port, $address)
         {
@@ -276,19 +289,32 @@ namespace Wslab {
             }
         }
 
-        /** A send of this hook; a foreach over 100 clients becomes one line. */
-        public static function queue($id, $data)
+        /**
+         * Opens a group for a send of another message than the open one's:
+         * consecutive sends of one message, a foreach over 100 clients,
+         * become one line.
+         */
+        public static function group($id, $data)
         {
-            $last = count(self::$pending) - 1;
-            if ($last >= 0 && self::$pending[$last][1] === $data) {
-                self::$pending[$last][0][] = $id;
-            } else {
-                self::$pending[] = [[$id], $data];
+            if ($data === self::$data) { // the same text, not the same type: send(42) twice
+                self::$ids[] = $id;
+                return;
             }
+            if (self::$ids !== []) {
+                self::$pending[] = [self::$ids, self::$data];
+            }
+            self::$ids = [$id];
+            self::$data = $data;
         }
 
+        /** Writes the sends of this hook as command lines. */
         public static function flush()
         {
+            if (self::$ids !== []) {
+                self::$pending[] = [self::$ids, self::$data];
+                self::$ids = [];
+                self::$data = self::$none;
+            }
             foreach (self::$pending as [$ids, $data]) {
                 $command = ['type' => 'send', 'to' => $ids];
                 if (preg_match('//u', $data)) {
@@ -343,6 +369,7 @@ namespace Wslab {
             foreach ($routes as $path => $app) {
                 $components[$path] = self::component($app);
             }
+            self::$none = self::$data = new \stdClass();
             self::write(['type' => 'hello', 'version' => 1]);
             self::send_out();
             register_shutdown_function([self::class, 'send_out']); // a hook that calls exit()

@@ -257,3 +257,79 @@ fn chat_protocol_php_speaks_the_chat_protocol_of_ws_chat() {
     bob.close();
     assert_eq!(alice.recv_json(), json!({"type": "leave", "user": "robert"}));
 }
+
+#[test]
+fn sends_of_one_hook_become_one_line_per_run_of_one_message_in_order() {
+    if !php_available() {
+        return;
+    }
+    // The runtime alone, fed event lines as wslab writes them: what it
+    // answers is exactly the command lines wslab would get.
+    let source = r#"<?php
+require __DIR__ . '/vendor/autoload.php';
+class Fan implements Ratchet\MessageComponentInterface {
+    private $clients;
+    function __construct() { $this->clients = new SplObjectStorage; }
+    function onOpen(Ratchet\ConnectionInterface $conn) { $this->clients->attach($conn); }
+    function onMessage(Ratchet\ConnectionInterface $from, $msg) {
+        foreach ($this->clients as $c) { $c->send($msg); }
+        $from->send("only you");
+        foreach ($this->clients as $c) { $c->send($msg); }
+        $from->send(null);
+        $from->send(42);
+        $from->send(42);
+    }
+    function onClose(Ratchet\ConnectionInterface $conn) { $this->clients->detach($conn); }
+    function onError(Ratchet\ConnectionInterface $conn, \Exception $e) { $conn->close(); }
+}
+Ratchet\Server\IoServer::factory(new Ratchet\Http\HttpServer(new Ratchet\WebSocket\WsServer(new Fan())), 8080)->run();
+"#;
+    let dir = project("ratchet-groups", &[("fan.php", source)]);
+    let open = |id: u64| json!({"type": "open", "id": id, "peer": "127.0.0.1:5000", "path": "/", "query": [], "headers": {}, "subprotocol": null});
+    let mut input = String::new();
+    for event in [
+        json!({"type": "hello", "version": 1, "server": "wslab", "app": "/"}),
+        open(1),
+        open(2),
+        open(3),
+        json!({"type": "message", "id": 2, "text": "hi"}),
+        json!({"type": "close", "id": 1, "code": 1000, "reason": "", "by_server": false}),
+        json!({"type": "message", "id": 3, "text": "again"}),
+    ] {
+        input.push_str(&format!("{event}\n"));
+    }
+    let mut child = Command::new("php")
+        .arg(dir.path().join("fan.php"))
+        .stdin(std::process::Stdio::piped())
+        .stdout(std::process::Stdio::piped())
+        .stderr(std::process::Stdio::piped())
+        .spawn()
+        .unwrap();
+    use std::io::Write;
+    child.stdin.take().unwrap().write_all(input.as_bytes()).unwrap();
+    let out = child.wait_with_output().unwrap();
+    let lines: Vec<serde_json::Value> = String::from_utf8(out.stdout)
+        .unwrap()
+        .lines()
+        .map(|line| serde_json::from_str(line).unwrap_or_else(|e| panic!("{e}: {line}")))
+        .collect();
+    let send = |to: serde_json::Value, text: &str| json!({"type": "send", "to": to, "text": text});
+    assert_eq!(
+        lines,
+        vec![
+            json!({"type": "hello", "version": 1}),
+            send(json!([1, 2, 3]), "hi"),
+            send(json!([2]), "only you"),
+            send(json!([1, 2, 3]), "hi"),
+            send(json!([2]), ""),
+            send(json!([2, 2]), "42"),
+            send(json!([2, 3]), "again"),
+            send(json!([3]), "only you"),
+            send(json!([2, 3]), "again"),
+            send(json!([3]), ""),
+            send(json!([3, 3]), "42"),
+        ],
+        "stderr: {}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+}

@@ -26,12 +26,15 @@ const MAX_LINE: usize = 1 << 20;
 const STDERR_TAIL: usize = 10;
 /// The threads only copy bytes.
 const STACK: usize = 128 * 1024;
+/// The stdout thread's read buffer: the commands of one read are one batch.
+const READ_BUFFER: usize = 64 * 1024;
 
 /// What the child's threads tell the app (through its notifier).
 #[derive(Debug)]
 pub enum Note {
-    /// A command from child `generation`, with its line while an inspector is open.
-    Command { generation: u64, command: Command, line: Option<String> },
+    /// Commands from child `generation` (those of one read, in order), each
+    /// with its line while an inspector is open.
+    Commands { generation: u64, commands: Vec<(Command, Option<String>)> },
     /// Child `generation` ended: its exit status and last stderr lines.
     Exited { generation: u64, status: String, tail: Vec<String> },
     /// Time to start the child again.
@@ -204,10 +207,12 @@ fn feed(mut stdin: ChildStdin, lines: &Receiver<String>) {
 }
 
 /// Reads command lines until the child's stdout ends; bad lines are logged
-/// (cut to 200 bytes) and skipped.
+/// (cut to 200 bytes) and skipped. The commands of one read go to the
+/// dispatcher together: one hand-off (and at most one wake-up) for a batch.
 fn read_commands(stdout: impl Read, name: &str, generation: u64, notifier: &Notifier, tracing: &AtomicBool) {
-    let mut reader = BufReader::new(stdout);
+    let mut reader = BufReader::with_capacity(READ_BUFFER, stdout);
     let mut line = Vec::new();
+    let mut commands = Vec::new();
     loop {
         line.clear();
         match read_line(&mut reader, &mut line) {
@@ -220,21 +225,25 @@ fn read_commands(stdout: impl Read, name: &str, generation: u64, notifier: &Noti
         }
         if line.len() > MAX_LINE {
             warn!("{name}: skipped a line of over {MAX_LINE} bytes on stdout");
-            continue;
-        }
-        let text = String::from_utf8_lossy(&line);
-        let text = text.trim();
-        if text.is_empty() {
-            continue;
-        }
-        match lines::parse(text) {
-            Ok(command) => {
-                let line = tracing.load(Ordering::Relaxed).then(|| text.to_string());
-                if !notifier.notify(Note::Command { generation, command, line }) {
-                    return;
+        } else {
+            let text = String::from_utf8_lossy(&line);
+            let text = text.trim();
+            if !text.is_empty() {
+                match lines::parse(text) {
+                    Ok(command) => {
+                        commands.push((command, tracing.load(Ordering::Relaxed).then(|| text.to_string())))
+                    }
+                    Err(why) => warn!("{name}: skipped a line on stdout: {why}: {}", lines::cut(text)),
                 }
             }
-            Err(why) => warn!("{name}: skipped a line on stdout: {why}: {}", lines::cut(text)),
+        }
+        // Hand over what is read once no whole line is left in the buffer:
+        // the next one may be long in coming.
+        if !commands.is_empty() && !reader.buffer().contains(&b'\n') {
+            let batch = std::mem::take(&mut commands);
+            if !notifier.notify(Note::Commands { generation, commands: batch }) {
+                return;
+            }
         }
     }
 }
@@ -303,6 +312,59 @@ mod tests {
         assert!(cannot_start("no-such-program-wslab").unwrap().contains("not found"));
         assert!(cannot_start("/no/such/file").is_some());
         assert!(cannot_start("/etc/passwd").unwrap().contains("not an executable"));
+    }
+
+    /// A stdout whose reads return `chunks` one by one; before each read it
+    /// records how many batches the notifier had by then.
+    struct Chunks {
+        chunks: VecDeque<&'static [u8]>,
+        batches: Arc<Mutex<Vec<Vec<Command>>>>,
+        seen_before_read: Vec<usize>,
+    }
+
+    impl Read for Chunks {
+        fn read(&mut self, buf: &mut [u8]) -> std::io::Result<usize> {
+            self.seen_before_read.push(self.batches.lock().unwrap().len());
+            let Some(chunk) = self.chunks.pop_front() else { return Ok(0) };
+            buf[..chunk.len()].copy_from_slice(chunk);
+            Ok(chunk.len())
+        }
+    }
+
+    #[test]
+    fn the_commands_of_one_read_are_one_batch_and_never_wait_for_a_partial_line() {
+        let batches = Arc::new(Mutex::new(Vec::new()));
+        let notifier = {
+            let batches = batches.clone();
+            Notifier::new(move |note| {
+                let Ok(note) = note.downcast::<Note>() else { panic!("not a note") };
+                let Note::Commands { generation: 7, commands } = *note else { panic!("not commands of 7") };
+                let commands = commands.into_iter().map(|(command, line)| {
+                    assert!(line.is_none(), "no lines while no inspector traces");
+                    command
+                });
+                batches.lock().unwrap().push(commands.collect());
+                true
+            })
+        };
+        let mut stdout = Chunks {
+            chunks: VecDeque::from([
+                &b"{\"type\":\"send\",\"to\":1,\"text\":\"a\"}\nnot json\n\n{\"type\":\"send\",\"to\":[1,2],\"text\":\"b\"}\n{\"type\":"[..],
+                &b"\"send\",\"to\":2,\"text\":\"c\"}\n"[..],
+            ]),
+            batches: batches.clone(),
+            seen_before_read: Vec::new(),
+        };
+        read_commands(&mut stdout, "test", 7, &notifier, &AtomicBool::new(false));
+        let send = |to: Vec<crate::app::ClientId>, text: &str| Command::Send {
+            to,
+            message: crate::app::Message::text(text),
+        };
+        assert_eq!(
+            *batches.lock().unwrap(),
+            vec![vec![send(vec![1], "a"), send(vec![1, 2], "b")], vec![send(vec![2], "c")]]
+        );
+        assert_eq!(stdout.seen_before_read, [0, 1, 2], "a batch goes before the read that waits for more");
     }
 
     #[test]

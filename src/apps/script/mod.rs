@@ -182,12 +182,12 @@ impl ScriptApp {
                 lines::VERSION
             ),
             Command::Send { to, message } => {
-                let (known, unknown): (Vec<ClientId>, Vec<ClientId>) =
-                    to.iter().partition(|&&id| ctx.is_open(id));
-                if !unknown.is_empty() {
+                // Unknown ids are rare: only then is the list split.
+                if !to.iter().all(|&id| ctx.is_open(id)) {
+                    let unknown: Vec<ClientId> = to.iter().copied().filter(|&id| !ctx.is_open(id)).collect();
                     warn!("app {}: send to unknown clients {unknown:?} skipped", self.path);
                 }
-                ctx.send_to(&known, message);
+                ctx.send_to(&to, message);
             }
             Command::Broadcast { message, except: Some(id) } => {
                 ctx.broadcast_except(id, message);
@@ -239,14 +239,16 @@ impl App for ScriptApp {
     fn on_notify(&mut self, ctx: &mut Ctx, payload: Box<dyn Any + Send>) {
         let Ok(note) = payload.downcast::<Note>() else { return };
         match *note {
-            Note::Command { generation, command, line } if generation == self.generation => {
+            Note::Commands { generation, commands } if generation == self.generation => {
                 self.note_tracing(ctx);
-                if let Some(line) = line {
-                    Self::trace_command(ctx, &command, &line);
+                for (command, line) in commands {
+                    if let Some(line) = line {
+                        Self::trace_command(ctx, &command, &line);
+                    }
+                    self.run(ctx, command)
                 }
-                self.run(ctx, command)
             }
-            Note::Command { .. } => {}
+            Note::Commands { .. } => {}
             Note::Exited { generation, status, tail } if generation == self.generation => {
                 self.child = None;
                 warn!(
