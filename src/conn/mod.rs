@@ -32,7 +32,7 @@ use log::{debug, warn};
 use crate::app::{ClientId, ClientInfo};
 use crate::dispatch::Event;
 use crate::error::{Error, Result};
-use crate::http::Response;
+use crate::http::{Request, Response};
 use crate::inspect::Handshake;
 use crate::state::Shared;
 use crate::wire::Writer;
@@ -83,9 +83,21 @@ pub(crate) fn attach(
 /// Serves one accepted connection to its end. Errors are logged here: the
 /// ones that are just peers going away at debug level, the rest as warnings.
 pub(crate) fn handle_connection(stream: TcpStream, peer: SocketAddr, server: Arc<Shared>) {
-    // A WebSocket client runs from here, not from inside `serve` (see `ws::run`).
+    // A WebSocket upgrade is checked, and its client runs, from here, not
+    // from inside `serve`: the frames of reading the head are gone by
+    // then, so the deepest of the upgrade's checks (the accept key) stays
+    // within the two stack pages that the client loop needs, and no page
+    // stays resident for the client's life that only its handshake touched
+    // (docs/architecture.md, "Memory per connection").
     let result = match serve(stream, peer, &server) {
-        Ok(Some(upgrade)) => ws::run(upgrade, &server),
+        Ok(Some(asked)) => {
+            let UpgradeRequest { stream, buf, req } = *asked;
+            match ws::upgrade(stream, peer, buf, req, &server) {
+                Ok(Some(upgrade)) => ws::run(upgrade, &server),
+                Ok(None) => Ok(()),
+                Err(e) => Err(e),
+            }
+        }
         Ok(None) => Ok(()),
         Err(e) => Err(e),
     };
@@ -120,9 +132,20 @@ fn is_noise(e: &Error) -> bool {
     }
 }
 
-/// Reads the head and answers it, or returns the WebSocket upgrade to run.
+/// A WebSocket upgrade request as `serve` read it, not yet checked.
+struct UpgradeRequest {
+    /// The connection.
+    stream: Stream,
+    /// Every byte read so far: the head, and maybe the first frames.
+    buf: Vec<u8>,
+    /// The parsed head.
+    req: Request,
+}
+
+/// Reads the head and answers it, or returns the WebSocket upgrade
+/// request for the caller to check and run.
 #[inline(never)]
-fn serve(socket: TcpStream, peer: SocketAddr, server: &Arc<Shared>) -> Result<Option<Box<ws::Upgrade>>> {
+fn serve(socket: TcpStream, peer: SocketAddr, server: &Arc<Shared>) -> Result<Option<Box<UpgradeRequest>>> {
     socket.set_nodelay(true)?;
     let deadline = Instant::now() + server.config.handshake_timeout;
     let Some(mut stream) = open(socket, peer, server, deadline)? else { return Ok(None) };
@@ -136,7 +159,7 @@ fn serve(socket: TcpStream, peer: SocketAddr, server: &Arc<Shared>) -> Result<Op
             Peer::Http(req) if req.is_upgrade() && req.content_length().is_err() => {
                 return refuse(stream, 400, "bad request: malformed Content-Length").map(|()| None)
             }
-            Peer::Http(req) if req.is_upgrade() => return ws::upgrade(stream, peer, buf, req, server),
+            Peer::Http(req) if req.is_upgrade() => return Ok(Some(Box::new(UpgradeRequest { stream, buf, req }))),
             Peer::Http(req) => return Ok(respond::respond(stream, buf, req, server).map(|()| None)?),
             // The plain-socket peers of spec §3.5 (backend scripts) plug in here.
             Peer::Backend => return backend::serve(stream, peer, buf, server).map(|()| None),

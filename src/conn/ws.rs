@@ -51,6 +51,7 @@ const READ_BUFFER: usize = 1024;
 /// any 101 (`Ok(None)`). The caller then hands the [`Upgrade`] to [`run`].
 ///
 /// `buf` holds every byte read so far: the head, and maybe the first frames.
+#[inline(never)]
 pub(crate) fn upgrade(
     stream: Stream,
     peer: SocketAddr,
