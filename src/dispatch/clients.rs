@@ -161,8 +161,10 @@ pub(crate) struct Stats {
 /// The registry the dispatcher owns. Apps reach it through [`crate::Ctx`].
 #[derive(Debug)]
 pub struct Hub {
-    /// Every connected client.
-    clients: IdMap<Client>,
+    /// Every connected client, boxed: the table has room for up to twice
+    /// as many entries as it holds, and an empty slot then costs 16 bytes,
+    /// not a whole `Client` (0.3 MiB per 1,000 idle clients).
+    clients: IdMap<Box<Client>>,
     /// The clients of each app, by app id.
     members: Vec<IdSet>,
     /// The members of each room, by app id and room name.
@@ -221,7 +223,7 @@ impl Hub {
             counts,
             handshake,
         };
-        self.clients.insert(id, client);
+        self.clients.insert(id, Box::new(client));
     }
 
     /// Counts a message of `len` bytes from `id`; returns the client's app.
@@ -362,7 +364,7 @@ impl Hub {
         let mut queue = Queue { round, dirty, closing, stats, outbox_size: *outbox_size };
         let mut encoded = Encoded::new(msg);
         let mut sent = 0;
-        let mut deliver = |id: ClientId, clients: &mut IdMap<Client>| {
+        let mut deliver = |id: ClientId, clients: &mut IdMap<Box<Client>>| {
             if let Some(client) = clients.get_mut(&id) {
                 if keep(id, &client.info) && queue.push(client, id, &mut encoded) {
                     sent += 1;
@@ -451,7 +453,7 @@ impl Hub {
     }
 
     /// The clients, and what queueing to them touches, borrowed apart.
-    fn queue(&mut self) -> (&mut IdMap<Client>, Queue<'_>) {
+    fn queue(&mut self) -> (&mut IdMap<Box<Client>>, Queue<'_>) {
         let Hub { clients, round, dirty, closing, stats, outbox_size, .. } = self;
         (clients, Queue { round, dirty, closing, stats, outbox_size: *outbox_size })
     }
