@@ -33,7 +33,7 @@ fn python(dir: &Path, name: &str, source: &str) -> String {
 
 /// Reads stdin events; answers through `reply(event)` (Python source of a function body).
 const PROBE: &str = r#"
-import base64, json, sys
+import base64, json, os, sys, time
 def out(**c):
     print(json.dumps(c), flush=True)
 out(type="hello", version=1)
@@ -58,6 +58,10 @@ for line in sys.stdin:
             out(type="close", id=e["id"], code=4001, reason="bye")
         elif m == "log":
             out(type="log", level="warn", message="a line for the log")
+        elif m == "mute":
+            sys.stdout.flush()
+            os.close(1)
+            time.sleep(60)
         elif m == "die":
             print("dying now", file=sys.stderr, flush=True)
             sys.exit(3)
@@ -140,6 +144,26 @@ fn a_child_that_dies_closes_its_clients_with_1011_gets_503s_and_comes_back() {
     echo.send("fine");
     assert_eq!(echo.recv_text(), "fine");
     // Restarted after a second.
+    let mut back = None;
+    support::wait_until("the app to be back", || {
+        back = Ws::try_connect(server.addr, "/probe").ok();
+        back.is_some()
+    });
+    let mut back = back.unwrap();
+    back.recv_text();
+    back.send("again");
+    assert_eq!(back.recv_text(), "echo:again");
+}
+
+#[test]
+fn a_child_that_closes_its_stdout_but_keeps_running_is_ended_and_restarted() {
+    let dir = TempDir::new("mute");
+    let server = server_with("mute", &[("/probe", python(dir.path(), "probe.py", PROBE))]);
+    let mut a = server.ws("/probe");
+    a.recv_text();
+    a.send("mute");
+    // It can never answer again: ended after a grace of 2 s, not in 60.
+    assert_eq!(a.expect_close(), 1011);
     let mut back = None;
     support::wait_until("the app to be back", || {
         back = Ws::try_connect(server.addr, "/probe").ok();

@@ -159,7 +159,9 @@ fn serve(socket: TcpStream, peer: SocketAddr, server: &Arc<Shared>) -> Result<Op
             Peer::Http(req) if req.is_upgrade() && req.content_length().is_err() => {
                 return refuse(stream, 400, "bad request: malformed Content-Length").map(|()| None)
             }
-            Peer::Http(req) if req.is_upgrade() => return Ok(Some(Box::new(UpgradeRequest { stream, buf, req }))),
+            Peer::Http(req) if req.is_upgrade() => {
+                return Ok(Some(Box::new(UpgradeRequest { stream, buf, req })))
+            }
             Peer::Http(req) => return Ok(respond::respond(stream, buf, req, server).map(|()| None)?),
             // The plain-socket peers of spec §3.5 (backend scripts) plug in here.
             Peer::Backend => return backend::serve(stream, peer, buf, server).map(|()| None),

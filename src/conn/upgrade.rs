@@ -8,7 +8,7 @@ use std::net::SocketAddr;
 
 use crate::app::client::{parse_query, KEPT_HEADERS};
 use crate::app::{ClientInfo, ClientKind};
-use crate::http::{Request, Response};
+use crate::http::{cors, Request, Response};
 use crate::routes::{Route, Routes};
 
 /// An upgrade that passed every check.
@@ -80,7 +80,7 @@ pub fn check(req: &Request, routes: &Routes, allow_origins: &[String]) -> Result
         if let Some(origin) = req.header("Origin") {
             if !allow_origins.iter().any(|o| o == origin) {
                 return Err(Refusal {
-                    response: Response::text(403, "origin not allowed"),
+                    response: cors::origin_refused(origin),
                     log: Some(format!(
                         "WebSocket upgrade from origin {origin:?} refused (not in --allow-origin), 403"
                     )),
@@ -198,6 +198,12 @@ mod tests {
         let script = upgrade("/ws/echo", "");
         assert_eq!(status(check(&good, &routes(), &allowed)), 101);
         assert_eq!(status(check(&bad, &routes(), &allowed)), 403);
+        let refusal = check(&bad, &routes(), &allowed).unwrap_err();
+        assert_eq!(
+            String::from_utf8(refusal.response.body).unwrap().trim_end(),
+            "origin http://evil.example is not allowed here: start wslab with --allow-origin http://evil.example",
+            "says how to let it in"
+        );
         assert_eq!(status(check(&script, &routes(), &allowed)), 101);
         assert_eq!(status(check(&bad, &routes(), &[])), 101, "no list: every origin");
     }

@@ -183,10 +183,6 @@ struct Client {
     ws: WebSocket<Link>,
     /// The connection's writer (also inside `ws`'s link).
     writer: Arc<Writer>,
-    /// The dispatcher's channel.
-    events: Sender<Event>,
-    /// `--max-message-size`, for the 1009 log line.
-    max_message_size: usize,
     /// The dispatcher was told that this client left.
     left: bool,
     /// The server (whether it is stopping).
@@ -220,16 +216,7 @@ impl Client {
         } else {
             WebSocket::from_partially_read(link, unread, Role::Server, Some(config))
         };
-        Client {
-            id,
-            peer,
-            ws,
-            writer,
-            events: server.events.clone(),
-            max_message_size: server.config.max_message_size,
-            left: false,
-            server: server.clone(),
-        }
+        Client { id, peer, ws, writer, left: false, server: server.clone() }
     }
 
     /// Reads messages until the peer closes, fails or goes away, and passes
@@ -247,7 +234,7 @@ impl Client {
                         Message::Binary(data) => crate::app::Message::Binary(data),
                         _ => continue,
                     };
-                    if self.events.send(Event::Message { id: self.id, message }).is_err() {
+                    if self.server.events.send(Event::Message { id: self.id, message }).is_err() {
                         return Flow::Gone;
                     }
                 }
@@ -273,7 +260,7 @@ impl Client {
                 Err(E::Capacity(e)) => {
                     warn!(
                         "client {} ({}): {e} (limit {} bytes), closing with 1009",
-                        self.id, self.peer, self.max_message_size
+                        self.id, self.peer, self.server.config.max_message_size
                     );
                     return Flow::Fail(1009, "message too big");
                 }
@@ -296,7 +283,7 @@ impl Client {
                 }
                 Err(e) => {
                     debug!("client {} ({}): {e}", self.id, self.peer);
-                    let _ = self.events.send(Event::Error { id: self.id, error: e.to_string() });
+                    let _ = self.server.events.send(Event::Error { id: self.id, error: e.to_string() });
                     return Flow::Gone;
                 }
             }
@@ -319,7 +306,7 @@ impl Client {
             }
             Flow::Abandon(code, reason) => {
                 let error = format!("{reason} (close {code})");
-                let _ = self.events.send(Event::Error { id: self.id, error });
+                let _ = self.server.events.send(Event::Error { id: self.id, error });
                 self.leave_and_wait(CloseStatus::server(code, reason));
                 // The close frame goes next, before the pongs that wait (they are dropped).
                 self.writer.close(Some(close_frame(code, reason)), true, false);
@@ -329,7 +316,7 @@ impl Client {
             Flow::Fail(code, reason) => {
                 // The app's on_error hears of it (before on_close, which the leave brings).
                 let error = format!("{reason} (close {code})");
-                let _ = self.events.send(Event::Error { id: self.id, error });
+                let _ = self.server.events.send(Event::Error { id: self.id, error });
                 self.leave_and_wait(CloseStatus::server(code, reason));
                 let frame = CloseFrame { code: CloseCode::from(code), reason: reason.into() };
                 match self.ws.close(Some(frame)) {
@@ -365,6 +352,6 @@ impl Client {
             return false;
         }
         self.left = true;
-        self.events.send(Event::Close { id: self.id, status: Box::new(status), ack }).is_ok()
+        self.server.events.send(Event::Close { id: self.id, status: Box::new(status), ack }).is_ok()
     }
 }

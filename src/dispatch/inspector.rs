@@ -112,17 +112,18 @@ impl Inspector {
             hub.inspected = true;
         }
         self.viewers.insert(id, None);
+        let kept = log::since(0);
         let hello = json!({
             "type": "hello",
             "now": self.now_ms(),
             "apps": names,
             "history": self.history,
             "clients": self.list(hub, names),
-            "log": log_lines(&log::since(0)),
+            "log": log_lines(&kept),
         });
         if self.viewers.len() == 1 {
             // Later viewers may get a line twice (in hello and in a tick): lines carry `seq`.
-            self.log_seq = log::since(0).last().map_or(0, |l| l.seq);
+            self.log_seq = kept.last().map_or(0, |l| l.seq);
         }
         send_quiet(hub, &[id], &hello);
     }

@@ -83,11 +83,7 @@ pub fn options(req: &Request, allow: &[String]) -> Response {
         return no_content().with("Vary", "Origin");
     };
     if !allow.iter().any(|o| o == origin) {
-        return Response::text(
-            403,
-            &format!("origin {origin} is not allowed here: start wslab with --allow-origin {origin}"),
-        )
-        .with("Vary", "Origin");
+        return origin_refused(origin).with("Vary", "Origin");
     }
     let mut response = no_content().with("Access-Control-Allow-Origin", origin);
     if req.header("Access-Control-Request-Method").is_some() {
@@ -98,6 +94,15 @@ pub fn options(req: &Request, allow: &[String]) -> Response {
             .with("Access-Control-Max-Age", MAX_AGE);
     }
     response.with("Vary", "Origin")
+}
+
+/// The `403` for a page from an origin not in `--allow-origin`, saying
+/// how to let it in (a preflight's and a WebSocket upgrade's answer).
+pub fn origin_refused(origin: &str) -> Response {
+    Response::text(
+        403,
+        &format!("origin {origin} is not allowed here: start wslab with --allow-origin {origin}"),
+    )
 }
 
 #[cfg(test)]

@@ -9,7 +9,7 @@ use std::process::{ChildStdin, Command as Process, Stdio};
 use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::{Arc, Mutex};
 use std::thread;
-use std::time::Duration;
+use std::time::{Duration, Instant};
 
 use crossbeam_channel::{bounded, Receiver, Sender, TrySendError};
 use log::{debug, warn};
@@ -26,6 +26,8 @@ const MAX_LINE: usize = 1 << 20;
 const STDERR_TAIL: usize = 10;
 /// The threads only copy bytes.
 const STACK: usize = 128 * 1024;
+/// How long a child whose stdout ended may take to exit before it is killed.
+const EOF_GRACE: Duration = Duration::from_secs(2);
 /// The stdout thread's read buffer: the commands of one read are one batch.
 const READ_BUFFER: usize = 64 * 1024;
 
@@ -127,8 +129,14 @@ impl Child {
         let stdout = process.stdout.take().expect("piped stdout");
         let stderr = process.stderr.take().expect("piped stderr");
         let tail = Arc::new(Mutex::new(VecDeque::new()));
+        // A thread that cannot start leaves the process to nobody: it is
+        // killed, not left running.
         let spawn = |what: &str, f: Box<dyn FnOnce() + Send>| {
-            thread::Builder::new().name(format!("{name} {what}")).stack_size(STACK).spawn(f)
+            thread::Builder::new().name(format!("{name} {what}")).stack_size(STACK).spawn(f).inspect_err(
+                |_| {
+                    let _ = Process::new("kill").arg("-KILL").arg(pid.to_string()).status();
+                },
+            )
         };
         spawn("stdin", Box::new(move || feed(stdin, &stdin_rx)))?;
         let err_thread = {
@@ -141,10 +149,7 @@ impl Child {
             "stdout",
             Box::new(move || {
                 read_commands(stdout, &name, generation, &notifier, &tracing);
-                let status = match process.wait() {
-                    Ok(s) => s.to_string(),
-                    Err(e) => format!("unknown ({e})"),
-                };
+                let status = ended(&mut process, &name);
                 let _ = err_thread.join();
                 let tail: Vec<String> =
                     tail.lock().unwrap_or_else(|e| e.into_inner()).iter().cloned().collect();
@@ -188,6 +193,28 @@ impl Child {
             Err(crossbeam_channel::RecvTimeoutError::Disconnected) | Ok(())
         )
     }
+}
+
+/// The exit status of the child, whose stdout has ended. One that closed
+/// its stdout but goes on running can never answer again: after
+/// [`EOF_GRACE`] it is killed, so that the app restarts it.
+fn ended(process: &mut std::process::Child, name: &str) -> String {
+    let deadline = Instant::now() + EOF_GRACE;
+    let status = loop {
+        match process.try_wait() {
+            Ok(Some(status)) => break Ok(status),
+            // An ending child closes its stdout a moment before it can be
+            // reaped: a short wait, in this one rare place.
+            Ok(None) if Instant::now() < deadline => thread::sleep(Duration::from_millis(10)),
+            Ok(None) => {
+                warn!("{name}: the app closed its stdout but kept running; it can no longer answer, so it is ended");
+                let _ = process.kill();
+                break process.wait();
+            }
+            Err(e) => break Err(e),
+        }
+    };
+    status.map_or_else(|e| format!("unknown ({e})"), |s| s.to_string())
 }
 
 /// Feeds the child's stdin: everything queued, then one flush.
