@@ -69,6 +69,19 @@ for line in sys.stdin:
             out(type="send", to=e["id"], text="echo:" + m)
 "#;
 
+/// Waits for the probe app on `/probe` to be restarted, and checks that it answers.
+fn probe_comes_back(server: &TestServer) {
+    let mut back = None;
+    support::wait_until("the app to be back", || {
+        back = Ws::try_connect(server.addr, "/probe").ok();
+        back.is_some()
+    });
+    let mut back = back.unwrap();
+    back.recv_text();
+    back.send("again");
+    assert_eq!(back.recv_text(), "echo:again");
+}
+
 /// The client id in the probe's first message to `ws` (its `open` event).
 fn opened_id(ws: &mut Ws) -> u64 {
     let open: Value = serde_json::from_str(&ws.recv_text()).unwrap();
@@ -144,15 +157,7 @@ fn a_child_that_dies_closes_its_clients_with_1011_gets_503s_and_comes_back() {
     echo.send("fine");
     assert_eq!(echo.recv_text(), "fine");
     // Restarted after a second.
-    let mut back = None;
-    support::wait_until("the app to be back", || {
-        back = Ws::try_connect(server.addr, "/probe").ok();
-        back.is_some()
-    });
-    let mut back = back.unwrap();
-    back.recv_text();
-    back.send("again");
-    assert_eq!(back.recv_text(), "echo:again");
+    probe_comes_back(&server);
 }
 
 #[test]
@@ -164,15 +169,7 @@ fn a_child_that_closes_its_stdout_but_keeps_running_is_ended_and_restarted() {
     a.send("mute");
     // It can never answer again: ended after a grace of 2 s, not in 60.
     assert_eq!(a.expect_close(), 1011);
-    let mut back = None;
-    support::wait_until("the app to be back", || {
-        back = Ws::try_connect(server.addr, "/probe").ok();
-        back.is_some()
-    });
-    let mut back = back.unwrap();
-    back.recv_text();
-    back.send("again");
-    assert_eq!(back.recv_text(), "echo:again");
+    probe_comes_back(&server);
 }
 
 #[test]
