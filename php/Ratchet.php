@@ -72,6 +72,57 @@ namespace Ratchet {
     }
 }
 
+namespace React\EventLoop {
+    /** React's loop interface, for code that declares it as a type. */
+    interface LoopInterface
+    {
+    }
+
+    /** React's timer interface, for code that declares it as a type. */
+    interface TimerInterface
+    {
+    }
+
+    /** `Factory::create()` (react/event-loop before 1.2): wslab's one loop. */
+    final class Factory
+    {
+        public static function create()
+        {
+            return \Wslab\Loop::get();
+        }
+    }
+
+    /** `Loop::get()` and its static calls (react/event-loop 1.2 and later). */
+    final class Loop
+    {
+        public static function get()
+        {
+            return \Wslab\Loop::get();
+        }
+
+        public static function __callStatic($name, $arguments)
+        {
+            return \Wslab\Loop::get()->$name(...$arguments);
+        }
+    }
+}
+
+namespace React\Socket {
+    /** The listening socket of `new IoServer($app, $socket, $loop)`: wslab owns the port. */
+    class Server
+    {
+        public function __construct($uri = '', $loop = null, array $context = [])
+        {
+            fwrite(STDERR, "wslab: the socket this script asks for ($uri) is ignored; wslab owns the port\n");
+        }
+    }
+
+    /** react/socket 1.9's name for it. */
+    class SocketServer extends Server
+    {
+    }
+}
+
 namespace Ratchet\Server {
     use Ratchet\ConnectionInterface;
     use Ratchet\MessageComponentInterface;
@@ -79,10 +130,15 @@ namespace Ratchet\Server {
     class IoServer
     {
         public $app;
+        /** @var \Wslab\Loop timers, as on React's loop (`$server->loop->addPeriodicTimer(...)`) */
+        public $loop;
 
         public function __construct($app, $socket = null, $loop = null)
         {
             $this->app = $app;
+            $this->loop = \Wslab\Loop::get();
+            // `new IoServer($app, $socket, $loop)` then `$loop->run()` runs it.
+            $this->loop->server = $this;
         }
 
         public static function factory($component, $port = 80, $address = '0.0.0.0')
@@ -251,6 +307,135 @@ namespace Wslab {
         }
     }
 
+    /** A timer of the loop, as React's. */
+    final class Timer implements \React\EventLoop\TimerInterface
+    {
+        /** @var float seconds */
+        private $interval;
+        /** @var callable */
+        private $callback;
+        /** @var bool */
+        private $periodic;
+        /** @var float when it is due next (microtime) */
+        public $due;
+
+        public function __construct($interval, callable $callback, $periodic)
+        {
+            $this->interval = max(0.0, (float) $interval);
+            $this->callback = $callback;
+            $this->periodic = $periodic;
+            $this->due = microtime(true) + $this->interval;
+        }
+
+        public function getInterval() { return $this->interval; }
+        public function getCallback() { return $this->callback; }
+        public function isPeriodic() { return $this->periodic; }
+    }
+
+    /**
+     * The timers of React's event loop (`addTimer`, `addPeriodicTimer`,
+     * `cancelTimer`, `futureTick`), run between wslab's events by
+     * Runtime::run. One loop per process, as `Loop::get()` has it.
+     */
+    final class Loop implements \React\EventLoop\LoopInterface
+    {
+        /** @var Loop|null */
+        private static $loop;
+        /** @var array<int, Timer> by spl_object_id */
+        private $timers = [];
+        /** @var list<callable> */
+        private $ticks = [];
+        /** @var bool `stop()` was called: the runtime ends */
+        public $stopped = false;
+        /** @var \Ratchet\Server\IoServer|null the server `run()` starts */
+        public $server;
+
+        public static function get()
+        {
+            return self::$loop ?? (self::$loop = new self());
+        }
+
+        public function addTimer($interval, $callback)
+        {
+            $timer = new Timer($interval, $callback, false);
+            $this->timers[spl_object_id($timer)] = $timer;
+            return $timer;
+        }
+
+        public function addPeriodicTimer($interval, $callback)
+        {
+            $timer = new Timer($interval, $callback, true);
+            $this->timers[spl_object_id($timer)] = $timer;
+            return $timer;
+        }
+
+        public function cancelTimer(\React\EventLoop\TimerInterface $timer)
+        {
+            unset($this->timers[spl_object_id($timer)]);
+        }
+
+        public function futureTick($listener)
+        {
+            $this->ticks[] = $listener;
+        }
+
+        /** `$loop->run()`: runs the server made with `new IoServer(...)`. */
+        public function run()
+        {
+            if ($this->server !== null) {
+                $this->server->run();
+            } else {
+                Runtime::run([]);
+            }
+        }
+
+        public function stop()
+        {
+            $this->stopped = true;
+        }
+
+        /** Whether there are timers or ticks to wait for. */
+        public function busy()
+        {
+            return $this->timers !== [] || $this->ticks !== [];
+        }
+
+        /** Seconds until the next timer is due (0: something is due now; null: nothing to wait for). */
+        public function wait()
+        {
+            if ($this->ticks !== []) {
+                return 0.0;
+            }
+            $next = null;
+            foreach ($this->timers as $timer) {
+                $next = $next === null ? $timer->due : min($next, $timer->due);
+            }
+            return $next === null ? null : max(0.0, $next - microtime(true));
+        }
+
+        /** Runs the ticks queued so far and the timers that are due. */
+        public function runDue()
+        {
+            $ticks = $this->ticks;
+            $this->ticks = [];
+            foreach ($ticks as $tick) {
+                Runtime::callback('futureTick', $tick, []);
+            }
+            $now = microtime(true);
+            foreach ($this->timers as $id => $timer) {
+                if ($timer->due > $now || !isset($this->timers[$id])) {
+                    continue;
+                }
+                if ($timer->isPeriodic()) {
+                    $timer->due = $now + $timer->getInterval();
+                } else {
+                    unset($this->timers[$id]);
+                }
+                Runtime::callback('timer', $timer->getCallback(), [$timer]);
+            }
+        }
+    }
+
     /** The loop: wslab's lines in, Ratchet's calls out. */
     class Runtime
     {
@@ -373,7 +558,17 @@ namespace Wslab {
             self::write(['type' => 'hello', 'version' => 1]);
             self::send_out();
             register_shutdown_function([self::class, 'send_out']); // a hook that calls exit()
-            while (($line = fgets(STDIN)) !== false) {
+            $loop = Loop::get();
+            while (!$loop->stopped) {
+                if ($loop->busy()) {
+                    $loop->runDue();
+                    if (!self::wait_for_input($loop)) {
+                        continue; // a timer is due first
+                    }
+                }
+                if (($line = fgets(STDIN)) === false) {
+                    break;
+                }
                 self::event($line, $components);
                 // While more events are already read in, their answers go
                 // out together: one write (and one wake-up of wslab) for many.
@@ -382,6 +577,38 @@ namespace Wslab {
                 }
             }
             self::send_out();
+        }
+
+        /**
+         * With timers waiting: whether a line can be read before the next
+         * one is due (false: run the timers first).
+         */
+        private static function wait_for_input(Loop $loop)
+        {
+            if (stream_get_meta_data(STDIN)['unread_bytes'] > 0) {
+                return true;
+            }
+            self::send_out();
+            $wait = $loop->wait();
+            if ($wait === null) {
+                return true;
+            }
+            $read = [STDIN];
+            $write = $except = null;
+            $seconds = (int) $wait;
+            return @stream_select($read, $write, $except, $seconds, (int) (($wait - $seconds) * 1e6)) > 0;
+        }
+
+        /** Runs a timer's or tick's callback; what it sends goes out with it. */
+        public static function callback($what, callable $callback, array $arguments)
+        {
+            try {
+                $callback(...$arguments);
+            } catch (\Throwable $e) {
+                // React would end the loop; the clients deserve better.
+                fwrite(STDERR, "a $what callback threw " . get_class($e) . ": $e\n");
+            }
+            self::flush();
         }
 
         /** Handles one event line. */

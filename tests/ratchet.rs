@@ -333,3 +333,67 @@ Ratchet\Server\IoServer::factory(new Ratchet\Http\HttpServer(new Ratchet\WebSock
         String::from_utf8_lossy(&out.stderr)
     );
 }
+
+#[test]
+fn timers_on_the_loop_push_to_clients_in_both_ways_of_starting() {
+    if !php_available() {
+        return;
+    }
+    // A seats-left push every 50 ms, as course code writes it with
+    // IoServer::factory and `$server->loop`, or with a loop of its own and
+    // `new IoServer(..., $socket, $loop)`, `$loop->run()`.
+    let app = r#"<?php
+require __DIR__ . '/vendor/autoload.php';
+use Ratchet\ConnectionInterface;
+class Seats implements Ratchet\MessageComponentInterface {
+    public $clients;
+    public $left = 1000;
+    function __construct() { $this->clients = new SplObjectStorage; }
+    function onOpen(ConnectionInterface $conn) { $this->clients->attach($conn); }
+    function onMessage(ConnectionInterface $from, $msg) {
+        if ($msg === 'later') {
+            React\EventLoop\Loop::addTimer(0.01, function () use ($from) { $from->send('one-shot'); });
+        } elseif ($msg === 'throw') {
+            React\EventLoop\Loop::get()->futureTick(function () { throw new RuntimeException('in a tick'); });
+        }
+    }
+    function onClose(ConnectionInterface $conn) { $this->clients->detach($conn); }
+    function onError(ConnectionInterface $conn, \Exception $e) { $conn->close(); }
+}
+"#;
+    let push = r#"
+$seats = new Seats;
+function push($loop, $seats) {
+    $loop->addPeriodicTimer(0.05, function ($timer) use ($seats, $loop) {
+        $seats->left--;
+        foreach ($seats->clients as $client) { $client->send("left: " . $seats->left); }
+        if ($seats->left === 0) { $loop->cancelTimer($timer); }
+    });
+}
+"#;
+    let factory = format!(
+        "{app}{push}$server = Ratchet\\Server\\IoServer::factory(new Ratchet\\Http\\HttpServer(new Ratchet\\WebSocket\\WsServer($seats)), 8080);\npush($server->loop, $seats);\n$server->run();\n"
+    );
+    let own_loop = format!(
+        "{app}{push}$loop = React\\EventLoop\\Factory::create();\npush($loop, $seats);\n$socket = new React\\Socket\\Server('0.0.0.0:8080', $loop);\nnew Ratchet\\Server\\IoServer(new Ratchet\\Http\\HttpServer(new Ratchet\\WebSocket\\WsServer($seats)), $socket, $loop);\n$loop->run();\n"
+    );
+    let dir = project("ratchet-timers", &[("factory.php", &factory), ("own-loop.php", &own_loop)]);
+    let server =
+        server("ratchet-timers", &[("/a", dir.path(), "factory.php"), ("/b", dir.path(), "own-loop.php")]);
+    for path in ["/a", "/b"] {
+        let mut ws = server.ws(path);
+        let first: i64 = ws.recv_text().strip_prefix("left: ").unwrap().parse().unwrap();
+        assert_eq!(ws.recv_text(), format!("left: {}", first - 1), "{path}: periodic");
+        ws.send("throw");
+        ws.send("later");
+        // The one-shot timer fires between the pushes; the tick that threw
+        // is logged, and the loop goes on pushing.
+        let mut got = ws.recv_text();
+        while got.starts_with("left: ") {
+            got = ws.recv_text();
+        }
+        assert_eq!(got, "one-shot", "{path}");
+        let next = ws.recv_text();
+        assert!(next.starts_with("left: "), "{path}: still pushing after the throw, got {next:?}");
+    }
+}
