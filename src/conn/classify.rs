@@ -43,12 +43,12 @@ fn parse_head(buf: &[u8]) -> Peer {
     let mut headers = vec![httparse::EMPTY_HEADER; MAX_HEADERS];
     let mut req = httparse::Request::new(&mut headers);
     match req.parse(buf) {
-        Ok(httparse::Status::Complete(head_len)) if head_len <= MAX_HEAD => Peer::Http(Request {
-            method: req.method.unwrap_or_default().to_string(),
-            target: req.path.unwrap_or_default().to_string(),
-            headers: req.headers.iter().map(|h| (h.name.to_string(), h.value.to_vec())).collect(),
+        Ok(httparse::Status::Complete(head_len)) if head_len <= MAX_HEAD => Peer::Http(Request::new(
+            req.method.unwrap_or_default(),
+            req.path.unwrap_or_default(),
+            req.headers.iter().map(|h| (h.name, h.value)),
             head_len,
-        }),
+        )),
         Ok(httparse::Status::Complete(_)) => Peer::TooLarge,
         Ok(httparse::Status::Partial) if buf.len() > MAX_HEAD => Peer::TooLarge,
         Ok(httparse::Status::Partial) => Peer::NeedMore,

@@ -112,12 +112,7 @@ mod tests {
     const SITE: &str = "http://apache.lab:8000";
 
     fn request(method: &str, headers: &[(&str, &str)]) -> Request {
-        Request {
-            method: method.into(),
-            target: "/api/relay".into(),
-            headers: headers.iter().map(|(n, v)| (n.to_string(), v.as_bytes().to_vec())).collect(),
-            head_len: 0,
-        }
+        Request::new(method, "/api/relay", headers.iter().map(|(n, v)| (*n, v.as_bytes())), 0)
     }
 
     fn allow() -> Vec<String> {

@@ -8,35 +8,76 @@ pub mod files;
 use std::io::{self, Write};
 
 /// A parsed request head.
+///
+/// The headers are kept in two allocations, not two for each: a
+/// connection thread's freed small blocks stay in its malloc cache for the
+/// client's whole life (docs/architecture.md, "Memory per connection").
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct Request {
     /// The method, e.g. `GET`.
     pub method: String,
     /// The request target as sent, e.g. `/chat.html?x=1`.
     pub target: String,
-    /// Header names (as sent) and values.
-    pub headers: Vec<(String, Vec<u8>)>,
+    /// The header names (as sent) and values, one after the other.
+    header_bytes: Vec<u8>,
+    /// Each header: where its name ends and its value ends in `header_bytes`
+    /// (each starts where the one before ends).
+    header_ends: Vec<(u32, u32)>,
     /// Length of the head in bytes, blank line included; what follows is body
     /// (or, after an upgrade, WebSocket frames).
     pub head_len: usize,
 }
 
 impl Request {
+    /// A request head of `method`, `target` and `headers` (name, value), `head_len` bytes long.
+    pub fn new<'a>(
+        method: &str,
+        target: &str,
+        headers: impl ExactSizeIterator<Item = (&'a str, &'a [u8])> + Clone,
+        head_len: usize,
+    ) -> Request {
+        let size = headers.clone().map(|(n, v)| n.len() + v.len()).sum();
+        let mut header_bytes = Vec::with_capacity(size);
+        let mut header_ends = Vec::with_capacity(headers.len());
+        for (name, value) in headers {
+            header_bytes.extend_from_slice(name.as_bytes());
+            let name_end = header_bytes.len() as u32;
+            header_bytes.extend_from_slice(value);
+            header_ends.push((name_end, header_bytes.len() as u32));
+        }
+        Request {
+            method: method.to_string(),
+            target: target.to_string(),
+            header_bytes,
+            header_ends,
+            head_len,
+        }
+    }
+
+    /// Every header, in order: its name (as sent) and value.
+    pub fn headers(&self) -> impl Iterator<Item = (&str, &[u8])> + '_ {
+        let starts = std::iter::once(0).chain(self.header_ends.iter().map(|&(_, end)| end));
+        starts.zip(&self.header_ends).map(|(start, &(name_end, end))| {
+            let (start, name_end, end) = (start as usize, name_end as usize, end as usize);
+            let name = std::str::from_utf8(&self.header_bytes[start..name_end]).unwrap_or("");
+            (name, &self.header_bytes[name_end..end])
+        })
+    }
+
+    /// The values of header `name` (case-insensitive).
+    fn values<'a, 'n>(&'a self, name: &'n str) -> impl Iterator<Item = &'a [u8]> + use<'a, 'n> {
+        self.headers().filter(move |(n, _)| n.eq_ignore_ascii_case(name)).map(|(_, v)| v)
+    }
+
     /// The first value of header `name` (case-insensitive), as text.
     pub fn header(&self, name: &str) -> Option<&str> {
-        self.headers
-            .iter()
-            .find(|(n, _)| n.eq_ignore_ascii_case(name))
-            .and_then(|(_, v)| std::str::from_utf8(v).ok())
-            .map(str::trim)
+        self.values(name).next().and_then(|v| std::str::from_utf8(v).ok()).map(str::trim)
     }
 
     /// Whether header `name` holds `token` in its comma-separated list (case-insensitive).
     pub fn header_has(&self, name: &str, token: &str) -> bool {
-        self.headers
-            .iter()
-            .filter(|(n, _)| n.eq_ignore_ascii_case(name))
-            .filter_map(|(_, v)| std::str::from_utf8(v).ok())
+        self.values(name)
+            .filter_map(|v| std::str::from_utf8(v).ok())
             .flat_map(|v| v.split(','))
             .any(|t| t.trim().eq_ignore_ascii_case(token))
     }
@@ -57,8 +98,7 @@ impl Request {
     #[allow(clippy::result_unit_err)]
     pub fn content_length(&self) -> Result<Option<usize>, ()> {
         let mut length = None;
-        let values = self.headers.iter().filter(|(n, _)| n.eq_ignore_ascii_case("Content-Length"));
-        for (_, value) in values {
+        for value in self.values("Content-Length") {
             let text = std::str::from_utf8(value).map_err(|_| ())?;
             for part in text.split(',') {
                 let part = part.trim_matches([' ', '\t']);
@@ -167,12 +207,21 @@ mod tests {
     use super::*;
 
     fn with_lengths(values: &[&str]) -> Request {
-        Request {
-            method: "POST".into(),
-            target: "/".into(),
-            headers: values.iter().map(|v| ("Content-Length".to_string(), v.as_bytes().to_vec())).collect(),
-            head_len: 0,
-        }
+        Request::new("POST", "/", values.iter().map(|v| ("Content-Length", v.as_bytes())), 0)
+    }
+
+    #[test]
+    fn headers_come_back_in_order_as_sent_and_are_found_without_case() {
+        let sent: [(&str, &[u8]); 4] =
+            [("Host", b"lab:8123"), ("X-Empty", b""), ("upgrade", b" WebSocket "), ("Host", b"second")];
+        let req = Request::new("GET", "/ws/echo?x", sent.iter().copied(), 99);
+        assert_eq!(req.headers().collect::<Vec<_>>(), sent);
+        assert_eq!(req.header("HOST"), Some("lab:8123"), "the first of two");
+        assert_eq!(req.header("x-empty"), Some(""));
+        assert_eq!(req.header("Origin"), None);
+        assert!(req.is_upgrade());
+        assert_eq!((req.method.as_str(), req.path(), req.head_len), ("GET", "/ws/echo", 99));
+        assert_eq!(Request::new("GET", "/", std::iter::empty(), 0).headers().count(), 0);
     }
 
     #[test]
