@@ -41,7 +41,7 @@ fn check_classify(bytes: &[u8]) {
     match classify(bytes) {
         Peer::Http(req) => {
             assert!(req.head_len <= bytes.len() && req.head_len <= MAX_HEAD);
-            assert!(!req.method.is_empty());
+            assert!(!req.method().is_empty());
         }
         Peer::Backend => assert!(bytes[0] == b'{' || bytes.starts_with(b"php process")),
         Peer::NeedMore => assert!(bytes.len() <= MAX_HEAD + 1 || bytes.is_empty()),

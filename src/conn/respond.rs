@@ -16,7 +16,7 @@ use crate::state::Shared;
 /// ([`cors`]); an `OPTIONS` on an `/api` route is answered here, by
 /// [`cors::options`], and never reaches the app or the dispatcher.
 pub(crate) fn respond(mut stream: Stream, buf: Vec<u8>, req: Request, server: &Shared) -> io::Result<()> {
-    let head_only = req.method == "HEAD";
+    let head_only = req.method() == "HEAD";
     let api = req.path().starts_with("/api/");
     let allow = &server.config.allow_origins;
     let response = match req.content_length() {
@@ -30,7 +30,7 @@ pub(crate) fn respond(mut stream: Stream, buf: Vec<u8>, req: Request, server: &S
         Ok(length) if api => {
             let timeout = server.config.handshake_timeout;
             match read_body(&mut stream, &buf[req.head_len..], &req, length, timeout) {
-                Ok(_) if req.method == "OPTIONS" && api::is_route(req.path(), server) => {
+                Ok(_) if req.method() == "OPTIONS" && api::is_route(req.path(), server) => {
                     let response = cors::options(&req, allow);
                     if response.status == 403 {
                         log::warn!(
@@ -51,7 +51,7 @@ pub(crate) fn respond(mut stream: Stream, buf: Vec<u8>, req: Request, server: &S
         }
         Ok(_) => files::handle(&req, &server.config.www),
     };
-    log::debug!("{} {} -> {}", req.method, req.target, response.status);
+    log::debug!("{} {} -> {}", req.method(), req.target(), response.status);
     response.write_to(&mut stream, head_only)?;
     stream.finish();
     Ok(())
@@ -67,7 +67,7 @@ fn read_body(
     timeout: Duration,
 ) -> Result<Vec<u8>, Response> {
     let length = match length {
-        None if req.method == "POST" || req.method == "PUT" => {
+        None if req.method() == "POST" || req.method() == "PUT" => {
             return Err(Response::json(
                 411,
                 &serde_json::json!({"ok": false, "error": "Content-Length required"}),

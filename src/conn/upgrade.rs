@@ -29,7 +29,7 @@ impl Accepted {
         let mut info = ClientInfo::new(0, peer, ClientKind::WebSocket).with_app(self.route.app);
         info.path = req.path().to_string();
         info.param = self.route.param.clone();
-        let query = req.target.split_once('?').map_or("", |(_, q)| q);
+        let query = req.target().split_once('?').map_or("", |(_, q)| q);
         info.query = parse_query(query.split('#').next().unwrap_or(""));
         info.headers = KEPT_HEADERS
             .iter()
@@ -73,7 +73,7 @@ pub fn check(req: &Request, routes: &Routes, allow_origins: &[String]) -> Result
             log: Some(format!("WebSocket upgrade on {path}: the app is down (restarting), 503")),
         });
     }
-    if req.method != "GET" {
+    if req.method() != "GET" {
         return Err(refuse(400, "a WebSocket upgrade must be a GET"));
     }
     if !allow_origins.is_empty() {

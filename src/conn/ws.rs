@@ -74,7 +74,7 @@ pub(crate) fn upgrade(
     };
     if let Some(inspect) = server.inspect.as_ref().filter(|i| i.app == accepted.route.app) {
         let token = req
-            .target
+            .target()
             .split_once('?')
             .and_then(|(_, q)| q.split('&').find_map(|pair| pair.strip_prefix("token=")));
         if !access::allowed(peer.ip(), token, &inspect.token) {

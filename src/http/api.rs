@@ -17,7 +17,7 @@ const DISPATCH_TIMEOUT: Duration = Duration::from_secs(5);
 pub(crate) fn handle(req: &Request, body: Vec<u8>, server: &Shared) -> Response {
     let path = req.path();
     if path == "/api/status" {
-        if req.method != "GET" && req.method != "HEAD" {
+        if req.method() != "GET" && req.method() != "HEAD" {
             return Response::json(405, &json!({"ok": false, "error": "use GET"})).with("Allow", "GET, HEAD");
         }
         let (reply, answer) = bounded(1);
@@ -32,7 +32,7 @@ pub(crate) fn handle(req: &Request, body: Vec<u8>, server: &Shared) -> Response 
     let Some(app) = server.routes.api_app(path) else {
         return Response::json(404, &json!({"ok": false, "error": "no such api route"}));
     };
-    let request = ApiRequest { method: req.method.clone(), path: path.to_string(), body };
+    let request = ApiRequest { method: req.method().to_string(), path: path.to_string(), body };
     let (reply, answer) = bounded(1);
     if server.events.send(Event::Request { app, request, reply }).is_err() {
         return unavailable();

@@ -16,7 +16,7 @@ pub enum PathError {
 
 /// Answers a GET or HEAD for a file under `root`.
 pub fn handle(req: &Request, root: &Path) -> Response {
-    if req.method != "GET" && req.method != "HEAD" {
+    if req.method() != "GET" && req.method() != "HEAD" {
         return Response::text(405, "method not allowed").with("Allow", "GET, HEAD");
     }
     match resolve(root, req.path()) {

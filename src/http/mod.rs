@@ -9,19 +9,20 @@ use std::io::{self, Write};
 
 /// A parsed request head.
 ///
-/// The headers are kept in two allocations, not two for each: a
-/// connection thread's freed small blocks stay in its malloc cache for the
-/// client's whole life (docs/architecture.md, "Memory per connection").
+/// It is kept in two allocations, not two for each header: a connection
+/// thread's freed small blocks stay in its malloc cache for the client's
+/// whole life (docs/architecture.md, "Memory per connection").
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct Request {
-    /// The method, e.g. `GET`.
-    pub method: String,
-    /// The request target as sent, e.g. `/chat.html?x=1`.
-    pub target: String,
-    /// The header names (as sent) and values, one after the other.
-    header_bytes: Vec<u8>,
-    /// Each header: where its name ends and its value ends in `header_bytes`
-    /// (each starts where the one before ends).
+    /// The method, the target, then each header's name (as sent) and value,
+    /// one after the other.
+    text: Vec<u8>,
+    /// Where the method ends in `text`.
+    method_end: u32,
+    /// Where the target ends in `text`.
+    target_end: u32,
+    /// Each header: where its name ends and its value ends in `text` (each
+    /// starts where the one before ends).
     header_ends: Vec<(u32, u32)>,
     /// Length of the head in bytes, blank line included; what follows is body
     /// (or, after an upgrade, WebSocket frames).
@@ -36,31 +37,43 @@ impl Request {
         headers: impl ExactSizeIterator<Item = (&'a str, &'a [u8])> + Clone,
         head_len: usize,
     ) -> Request {
-        let size = headers.clone().map(|(n, v)| n.len() + v.len()).sum();
-        let mut header_bytes = Vec::with_capacity(size);
+        let size =
+            method.len() + target.len() + headers.clone().map(|(n, v)| n.len() + v.len()).sum::<usize>();
+        let mut text = Vec::with_capacity(size);
+        text.extend_from_slice(method.as_bytes());
+        let method_end = text.len() as u32;
+        text.extend_from_slice(target.as_bytes());
+        let target_end = text.len() as u32;
         let mut header_ends = Vec::with_capacity(headers.len());
         for (name, value) in headers {
-            header_bytes.extend_from_slice(name.as_bytes());
-            let name_end = header_bytes.len() as u32;
-            header_bytes.extend_from_slice(value);
-            header_ends.push((name_end, header_bytes.len() as u32));
+            text.extend_from_slice(name.as_bytes());
+            let name_end = text.len() as u32;
+            text.extend_from_slice(value);
+            header_ends.push((name_end, text.len() as u32));
         }
-        Request {
-            method: method.to_string(),
-            target: target.to_string(),
-            header_bytes,
-            header_ends,
-            head_len,
-        }
+        Request { text, method_end, target_end, header_ends, head_len }
+    }
+
+    /// The text of `text[start..end]` (always UTF-8: it came from a `&str`).
+    fn str(&self, start: u32, end: u32) -> &str {
+        std::str::from_utf8(&self.text[start as usize..end as usize]).unwrap_or("")
+    }
+
+    /// The method, e.g. `GET`.
+    pub fn method(&self) -> &str {
+        self.str(0, self.method_end)
+    }
+
+    /// The request target as sent, e.g. `/chat.html?x=1`.
+    pub fn target(&self) -> &str {
+        self.str(self.method_end, self.target_end)
     }
 
     /// Every header, in order: its name (as sent) and value.
     pub fn headers(&self) -> impl Iterator<Item = (&str, &[u8])> + '_ {
-        let starts = std::iter::once(0).chain(self.header_ends.iter().map(|&(_, end)| end));
+        let starts = std::iter::once(self.target_end).chain(self.header_ends.iter().map(|&(_, end)| end));
         starts.zip(&self.header_ends).map(|(start, &(name_end, end))| {
-            let (start, name_end, end) = (start as usize, name_end as usize, end as usize);
-            let name = std::str::from_utf8(&self.header_bytes[start..name_end]).unwrap_or("");
-            (name, &self.header_bytes[name_end..end])
+            (self.str(start, name_end), &self.text[name_end as usize..end as usize])
         })
     }
 
@@ -84,7 +97,7 @@ impl Request {
 
     /// The path part of the target, before any `?`.
     pub fn path(&self) -> &str {
-        self.target.split(['?', '#']).next().unwrap_or("")
+        self.target().split(['?', '#']).next().unwrap_or("")
     }
 
     /// Whether this asks for a WebSocket upgrade.
@@ -220,7 +233,10 @@ mod tests {
         assert_eq!(req.header("x-empty"), Some(""));
         assert_eq!(req.header("Origin"), None);
         assert!(req.is_upgrade());
-        assert_eq!((req.method.as_str(), req.path(), req.head_len), ("GET", "/ws/echo", 99));
+        assert_eq!(
+            (req.method(), req.target(), req.path(), req.head_len),
+            ("GET", "/ws/echo?x", "/ws/echo", 99)
+        );
         assert_eq!(Request::new("GET", "/", std::iter::empty(), 0).headers().count(), 0);
     }
 
