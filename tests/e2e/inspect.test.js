@@ -220,8 +220,7 @@ test('inspect: from another address, refused without the token, open with it', a
   // A refused upgrade shows on the console as a failed WebSocket; those,
   // on /ws/inspect of this server, are what this test expects.
   const inspectUrl = 'ws://' + address + ':' + server.port + '/ws/inspect';
-  problems.ignore = (text) => text.includes("console error: WebSocket connection to '" + inspectUrl) ||
-    text.startsWith('WebSocket error on ' + inspectUrl);
+  problems.ignore = (text) => Problems.failedSocket(inspectUrl, text);
   const { context, page } = await openPage(browser, problems, 'remote inspector', null, { viewport: INSPECTOR });
   const contexts = [context];
   try {
@@ -293,8 +292,7 @@ test('inspect: the inspector comes back by itself after a server restart', async
   // server that is down from a refusal.
   let down = false;
   problems.ignore = (text) => down && (
-    text.includes("WebSocket connection to 'ws://127.0.0.1:" + port + '/ws/inspect') ||
-    text.startsWith('WebSocket error on ws://127.0.0.1:' + port + '/ws/inspect') ||
+    Problems.failedSocket('ws://127.0.0.1:' + port + '/ws/inspect', text) ||
     /request failed: GET \S+\/api\/status net::ERR_CONNECTION_REFUSED/.test(text) ||
     /console error: Failed to load resource: net::ERR_CONNECTION_REFUSED/.test(text));
   // An echo page that is there before any inspector: its handshake was not

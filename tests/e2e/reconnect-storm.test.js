@@ -123,9 +123,7 @@ test('reconnect storm: 200 pages reconnecting after a restart do not arrive in t
   // are expected, and only while the server is down.
   let down = false;
   const url = 'ws://127.0.0.1:' + port + '/ws/echo';
-  problems.ignore = (text) => down && (
-    text.includes("console error: WebSocket connection to '" + url + "' failed") ||
-    text.startsWith('WebSocket error on ' + url));
+  problems.ignore = (text) => down && Problems.failedSocket(url, text);
 
   const windows = [];
   try {

@@ -43,9 +43,7 @@ test('reconnect: chat pages survive a server restart on the same port', async (t
   // problem, or one of these at another time, still fails the test.
   let down = false;
   const wsUrl = 'ws://127.0.0.1:' + port + '/ws/chat';
-  problems.ignore = (text) => down && (
-    text.includes("console error: WebSocket connection to '" + wsUrl + "' failed") ||
-    text.startsWith('WebSocket error on ' + wsUrl));
+  problems.ignore = (text) => down && Problems.failedSocket(wsUrl, text);
 
   const ann = await openPage(browser, problems, 'ann', null);
   const bob = await openPage(browser, problems, 'bob', null);

@@ -77,6 +77,17 @@ class Problems {
     });
   }
 
+  /**
+   * Whether `text` is a failed connect of a WebSocket to `url` (with or
+   * without a query): Chromium's console error ("WebSocket connection to
+   * 'URL' failed: ...") or the socket's own error.
+   */
+  static failedSocket(url, text) {
+    const consoleError = "console error: WebSocket connection to '" + url;
+    return ((text.startsWith(consoleError + "'") || text.startsWith(consoleError + '?')) && text.includes("' failed")) ||
+      text.startsWith('WebSocket error on ' + url);
+  }
+
   assertNone() {
     assert.deepEqual(this.list, [], 'console errors or failed requests:\n  ' + this.list.join('\n  '));
   }
