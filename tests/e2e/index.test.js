@@ -68,10 +68,13 @@ test('index: the status box shows live figures from /api/status', async () => {
 for (const demo of DEMOS) {
   test('index: #' + demo.id + ' opens ' + demo.file + ' with no errors', async () => {
     const problems = new Problems();
-    // Leaving the index page cancels its /api/status poll if one is in
-    // flight at that moment (it runs every 3 s): that abort is the browser's
-    // doing, not an error of either page, so it alone is let through.
-    problems.ignore = (text) => /^request failed: GET \S+\/api\/status net::ERR_ABORTED/.test(text);
+    // Leaving a page cancels what it still has in flight at that moment:
+    // the index's /api/status poll (every 3 s), or the favicon Chromium
+    // fetches after a page's load. Those aborts are the browser's doing,
+    // not an error of either page, so they alone are let through (a
+    // missing favicon would still fail the test, as an HTTP 404).
+    problems.ignore = (text) =>
+      /^request failed: GET \S+\/(api\/status|favicon\.(svg|ico)) net::ERR_ABORTED/.test(text);
     const { context, page } = await openPage(browser, problems, demo.file, '/');
     try {
       await waitState(page, 'open');
