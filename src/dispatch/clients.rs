@@ -2,10 +2,12 @@
 //! frames queued for each client in the current round.
 //!
 //! A message is encoded once ([`Encoded`]) into the round's table of
-//! frames, and each recipient queues its index; [`Hub::flush`] then hands
-//! each recipient's writer everything it got in the round: one
-//! non-blocking send per client, straight from the table (no copy and no
-//! reference count per delivery unless the socket is full).
+//! frames ([`Round`]), and each recipient queues its index; [`Hub::flush`]
+//! then hands each recipient's writer everything it got in the round: one
+//! non-blocking send per client, of its frames joined into one buffer
+//! (built once for all the clients that got the same frames), or straight
+//! from the table when they are large (no reference count per delivery
+//! unless the socket is full).
 
 use std::collections::{HashMap, HashSet};
 use std::hash::{BuildHasherDefault, Hasher};
@@ -19,7 +21,7 @@ use tungstenite::Bytes;
 use super::Event;
 use crate::app::{AppId, Audience, ClientId, ClientInfo, ClientKind, Clients, Message, Notifier};
 use crate::inspect::{Dir, Handshake};
-use crate::wire::{encode, Writer};
+use crate::wire::{encode, Round, Writer};
 
 /// Hashes client ids (sequential `u64`s) with one multiplication: SipHash
 /// was 5 % of the dispatcher's time in `fanout`, and ids come from the
@@ -116,14 +118,9 @@ impl<'a> Encoded<'a> {
 
     /// The index in `round` of the bytes for a client of `kind`; `None`
     /// when it has no such form (binary for a backend).
-    fn for_kind(&mut self, kind: ClientKind, round: &mut Vec<Bytes>) -> Option<u32> {
+    fn for_kind(&mut self, kind: ClientKind, round: &mut Round) -> Option<u32> {
         let message = self.message;
-        let mut add = |unit: Option<Bytes>| {
-            unit.map(|u| {
-                round.push(u);
-                (round.len() - 1) as u32
-            })
-        };
+        let mut add = |unit: Option<Bytes>| unit.map(|u| round.push(u));
         match kind {
             ClientKind::WebSocket => *self.frame.get_or_insert_with(|| add(Some(encode::message(message)))),
             ClientKind::Socket { .. } => *self.line.get_or_insert_with(|| add(encode::line(message))),
@@ -170,7 +167,7 @@ pub struct Hub {
     /// The members of each room, by app id and room name.
     rooms: Vec<HashMap<String, IdSet>>,
     /// The frames and lines encoded in this round, each once.
-    round: Vec<Bytes>,
+    round: Round,
     /// Clients with units queued in this round.
     dirty: Vec<ClientId>,
     /// Closes asked for and not yet carried out.
@@ -193,7 +190,7 @@ impl Hub {
             clients: IdMap::default(),
             members: vec![IdSet::default(); apps],
             rooms: (0..apps).map(|_| HashMap::new()).collect(),
-            round: Vec::new(),
+            round: Round::default(),
             dirty: Vec::new(),
             closing: Vec::new(),
             outbox_size,
@@ -267,7 +264,7 @@ impl Hub {
             remove_member(&mut self.rooms[app], &room, id);
         }
         if !client.abandoned && !client.pending.is_empty() {
-            client.writer.send_indexed(&self.round, &client.pending);
+            client.writer.send_indexed(self.round.share(&client.pending), &client.pending);
         }
         if let Some((code, reason)) = close {
             let last = match client.info.kind {
@@ -418,8 +415,7 @@ impl Hub {
     pub(crate) fn ping(&mut self, id: ClientId) {
         let (clients, mut queue) = self.queue();
         if let Some(client) = clients.get_mut(&id) {
-            queue.round.push(Bytes::from_static(encode::PING_FRAME));
-            let unit = (queue.round.len() - 1) as u32;
+            let unit = queue.round.push(Bytes::from_static(encode::PING_FRAME));
             queue.push_unit(client, id, unit);
         }
     }
@@ -435,12 +431,13 @@ impl Hub {
     }
 
     /// Hands every client what it got in this round: one send per client,
-    /// however many messages.
+    /// however many messages (joined into one buffer when they are small,
+    /// built once for the clients that got the same ones).
     pub(crate) fn flush(&mut self) {
         for id in self.dirty.drain(..) {
             if let Some(client) = self.clients.get_mut(&id) {
                 if !client.pending.is_empty() {
-                    client.writer.send_indexed(&self.round, &client.pending);
+                    client.writer.send_indexed(self.round.share(&client.pending), &client.pending);
                     client.pending.clear();
                 }
             }
@@ -533,7 +530,7 @@ impl Clients for Hub {
 /// from the clients and the member and room sets being iterated.
 struct Queue<'a> {
     /// The round's encoded units.
-    round: &'a mut Vec<Bytes>,
+    round: &'a mut Round,
     /// Clients with units queued in this round.
     dirty: &'a mut Vec<ClientId>,
     /// Closes asked for.

@@ -31,6 +31,7 @@ use socket2::SockRef;
 use tungstenite::Bytes;
 
 use super::flusher::Flushers;
+use super::round::Share;
 use crate::inspect::Tap;
 use crate::tls::TlsSession;
 
@@ -204,16 +205,19 @@ impl Writer {
         self.push_on(state);
     }
 
-    /// Queues `units[i]` for each `i` of `order`, in that order, and sends
-    /// what the socket takes now, straight from `units` (the dispatcher's
-    /// round): only what the socket did not take is kept (a reference
-    /// count, no copy). After a close, or once the socket failed, nothing.
-    pub fn send_indexed(self: &Arc<Self>, units: &[Bytes], order: &[u32]) {
+    /// Queues the units of `share` picked by `order` (indices into the
+    /// round's table), in that order, and sends what the socket takes now:
+    /// in one `send` of the joined buffer when the share has one, else
+    /// straight from the table. Only what the socket did not take is kept,
+    /// as whole units (a reference count, no copy), so the outbox rule
+    /// still counts messages. After a close, or once the socket failed,
+    /// nothing.
+    pub fn send_indexed(self: &Arc<Self>, share: Share<'_>, order: &[u32]) {
         let mut state = self.lock();
         if state.closed || state.broken {
             return;
         }
-        let pick = |i: &u32| &units[*i as usize];
+        let pick = |i: &u32| &share.units[*i as usize];
         if self.tap.is_on() {
             self.tap.outgoing(order.iter().map(pick));
         }
@@ -225,13 +229,50 @@ impl Writer {
         } else if !state.pending.is_empty() || state.corked || state.flushing {
             state.pending.extend(order.iter().map(pick).cloned());
         } else {
-            let mut slices = [IoSlice::new(&[]); MAX_SLICES];
-            let (done, offset) =
-                self.send_now(order.iter().map(pick), order.len(), 0, &mut slices, &mut state);
+            let (done, offset) = match share.joined {
+                Some(joined) => self.send_joined(joined, order.iter().map(pick), order.len(), &mut state),
+                None => {
+                    let mut slices = [IoSlice::new(&[]); MAX_SLICES];
+                    self.send_now(order.iter().map(pick), order.len(), 0, &mut slices, &mut state)
+                }
+            };
             state.pending.extend(order[done..].iter().map(pick).cloned());
             state.sent = offset;
         }
         self.push_on(state);
+    }
+
+    /// Sends `joined` (the bytes of `units`, `count` of them, one after
+    /// another) with one non-blocking send. Returns how many units went out
+    /// whole and how much of the next one did; a failed socket is broken off.
+    fn send_joined<'a>(
+        &self,
+        joined: &[u8],
+        units: impl Iterator<Item = &'a Bytes>,
+        count: usize,
+        state: &mut State,
+    ) -> (usize, usize) {
+        let sent = loop {
+            match SockRef::from(&self.socket).send_with_flags(joined, SEND_FLAGS) {
+                Ok(n) => break n,
+                Err(e) if e.kind() == io::ErrorKind::Interrupted => {}
+                Err(e) if e.kind() == io::ErrorKind::WouldBlock => break 0,
+                Err(e) => {
+                    debug!("send failed: {e}");
+                    self.break_off(state);
+                    return (count, 0);
+                }
+            }
+        };
+        let (mut done, mut left) = (0, sent);
+        for unit in units {
+            if left < unit.len() {
+                return (done, left);
+            }
+            left -= unit.len();
+            done += 1;
+        }
+        (done, 0)
     }
 
     /// Sends `units` (`count` of them, the first from byte `offset` on)
@@ -601,6 +642,7 @@ fn close_notify(_: &mut State) {}
 #[cfg(test)]
 mod tests {
     use super::*;
+    use crate::wire::Round;
     use std::io::Read;
     use std::net::TcpListener;
 
@@ -663,13 +705,43 @@ mod tests {
         // picked out of order and one twice.
         let units: Vec<Bytes> = (0u8..8).map(|b| Bytes::from(vec![b; 512 * 1024])).collect();
         let order = [3u32, 1, 4, 1, 5, 0, 2, 6, 7];
-        writer.send_indexed(&units, &order);
+        writer.send_indexed(Share::unjoined(&units), &order);
         assert!(writer.backlog() > 0, "4.5 MiB do not fit at once");
         let got = read_exactly(&mut peer, order.len() * 512 * 1024);
         for (chunk, &i) in got.chunks(512 * 1024).zip(&order) {
             assert!(chunk.iter().all(|&b| b == i as u8), "unit {i} out of place");
         }
         assert!(writer.wait_drained(Duration::from_secs(10)));
+    }
+
+    #[test]
+    fn a_joined_share_that_does_not_fit_keeps_the_rest_as_whole_units() {
+        // A peer with a small receive window, so that the one send is partial.
+        let listener = TcpListener::bind("127.0.0.1:0").unwrap();
+        let peer = socket2::Socket::new(socket2::Domain::IPV4, socket2::Type::STREAM, None).unwrap();
+        peer.set_recv_buffer_size(4096).unwrap();
+        peer.connect(&listener.local_addr().unwrap().into()).unwrap();
+        let mut peer: TcpStream = peer.into();
+        peer.set_read_timeout(Some(Duration::from_secs(10))).unwrap();
+        let (server, _) = listener.accept().unwrap();
+        SockRef::from(&server).set_send_buffer_size(4096).unwrap();
+        server.set_write_timeout(Some(Duration::from_secs(10))).unwrap();
+        let writer = Writer::new(server, None, None, Flushers::new(2), Instant::now());
+
+        let mut round = Round::default();
+        let order: Vec<u32> =
+            (0..600u32).map(|i| round.push(Bytes::from(vec![(i % 251) as u8; 100]))).collect();
+        let share = round.share(&order);
+        assert!(share.joined.is_some(), "600 units of 100 bytes are joined");
+        writer.send_indexed(share, &order);
+        let waiting = writer.backlog();
+        assert!(waiting > 0 && waiting < order.len(), "part went in the one send, {waiting} units wait");
+        let got = read_exactly(&mut peer, order.len() * 100);
+        for (i, chunk) in got.chunks(100).enumerate() {
+            assert!(chunk.iter().all(|&b| b == (i % 251) as u8), "unit {i} out of place");
+        }
+        assert!(writer.wait_drained(Duration::from_secs(10)));
+        assert_eq!(writer.backlog(), 0);
     }
 
     #[test]
