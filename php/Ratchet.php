@@ -457,6 +457,8 @@ namespace Wslab {
 
         /** @var string command lines not yet written to wslab */
         private static $out = '';
+        /** Bytes of command lines written at once at most (between reads of STDIN) */
+        const OUT_MAX = 16384;
 
         public static function write(array $command)
         {
@@ -571,8 +573,10 @@ namespace Wslab {
                 }
                 self::event($line, $components);
                 // While more events are already read in, their answers go
-                // out together: one write (and one wake-up of wslab) for many.
-                if (stream_get_meta_data(STDIN)['unread_bytes'] === 0) {
+                // out together: one write (and one wake-up of wslab) for
+                // many; but not more than OUT_MAX at once, so that wslab
+                // sends the first ones while php works on the rest.
+                if (strlen(self::$out) >= self::OUT_MAX || stream_get_meta_data(STDIN)['unread_bytes'] === 0) {
                     self::send_out();
                 }
             }
