@@ -49,20 +49,24 @@ impl Round {
     /// joined if that pays: the buffer of the previous call is reused when
     /// it was for the same `order`.
     pub fn share(&mut self, order: &[u32]) -> Share<'_> {
-        let join = order.len() > 1
-            && (self.joined_order == order || {
-                let total: usize = order.iter().map(|&i| self.units[i as usize].len()).sum();
-                total <= JOIN_MAX && {
-                    self.joined.clear();
-                    for &i in order {
-                        self.joined.extend_from_slice(&self.units[i as usize]);
-                    }
-                    self.joined_order.clear();
-                    self.joined_order.extend_from_slice(order);
-                    true
-                }
-            });
-        Share { units: &self.units, joined: join.then_some(&self.joined[..]) }
+        let joined = order.len() > 1 && (self.joined_order == order || self.join(order));
+        Share { units: &self.units, joined: joined.then_some(&self.joined[..]) }
+    }
+
+    /// Joins the units `order` into the buffer; false (and the buffer left
+    /// as it was) when they come to more than [`JOIN_MAX`].
+    fn join(&mut self, order: &[u32]) -> bool {
+        let total: usize = order.iter().map(|&i| self.units[i as usize].len()).sum();
+        if total > JOIN_MAX {
+            return false;
+        }
+        self.joined.clear();
+        for &i in order {
+            self.joined.extend_from_slice(&self.units[i as usize]);
+        }
+        self.joined_order.clear();
+        self.joined_order.extend_from_slice(order);
+        true
     }
 
     /// Ends the round: its units are dropped (the writers keep what they

@@ -519,6 +519,24 @@ class Sequenced:
                 self.soak.stats[f"{self.kind}_messages_checked"] += up - lo
 
 
+class Answered:
+    """Requests that the server answers one by one, in order: `fifo` holds
+    what was sent and not yet answered, oldest first."""
+
+    def init_fifo(self):
+        self.fifo = collections.deque()
+
+    async def settle(self, kind, what):
+        """After the last request: waits (10 s at most) for the answers still
+        due, fails with `kind` if some never came, and closes."""
+        if self.cut or self.broken:
+            return
+        await wait_until(lambda: not self.fifo or self.done.is_set(), self.evt, 10)
+        if self.fifo and not (self.cut or self.broken):
+            self.fail(kind, f"{len(self.fifo)} {what} within 10 s: {[str(r)[:80] for r in list(self.fifo)[:3]]}")
+        await self.close()
+
+
 class RoomMember(Session, Sequenced):
     app = "room"
     kind = "room"
@@ -683,13 +701,13 @@ class ChatUser(Session, Sequenced):
         self.verify()
 
 
-class WorkshopClient(Session):
+class WorkshopClient(Session, Answered):
     app = "workshop"
 
     def __init__(self, soak, duration=None, pace=0.15):
         super().__init__(soak, duration)
         self.pace_s = pace
-        self.fifo = collections.deque()
+        self.init_fifo()
         self.k = 0
         self.got_state = False
 
@@ -796,12 +814,7 @@ class WorkshopClient(Session):
                 await wait_until(lambda: len(self.fifo) < 3 or not self.keep_going(), self.evt, 1)
             else:
                 await self.pace(self.pace_s)
-        if self.cut or self.broken:
-            return
-        await wait_until(lambda: not self.fifo or self.done.is_set(), self.evt, 10)
-        if self.fifo and not (self.cut or self.broken):
-            self.fail("workshop-reply", f"{len(self.fifo)} requests unanswered after 10 s: {list(self.fifo)[:3]}")
-        await self.close()
+        await self.settle("workshop-reply", "requests unanswered")
 
 
 class RelayPage(Session):
@@ -969,13 +982,13 @@ class Backend(Session):
                 w.close()
 
 
-class EchoClient(Session):
+class EchoClient(Session, Answered):
     app = "echo"
 
     def __init__(self, soak, duration=None, pace=0.05):
         super().__init__(soak, duration)
         self.pace_s = pace
-        self.fifo = collections.deque()
+        self.init_fifo()
 
     def on_message(self, op, payload):
         if not self.fifo:
@@ -1007,12 +1020,7 @@ class EchoClient(Session):
                     await self.ws.send(payload, binary=True)
                 self.soak.stats["echo_sent"] += 1
             await self.pace(self.pace_s)
-        if self.cut or self.broken:
-            return
-        await wait_until(lambda: not self.fifo or self.done.is_set(), self.evt, 10)
-        if self.fifo and not (self.cut or self.broken):
-            self.fail("echo-lost", f"{len(self.fifo)} messages not echoed within 10 s")
-        await self.close()
+        await self.settle("echo-lost", "messages not echoed")
 
 
 class StalledClient:
