@@ -264,7 +264,7 @@ impl Hub {
             remove_member(&mut self.rooms[app], &room, id);
         }
         if !client.abandoned && !client.pending.is_empty() {
-            client.writer.send_indexed(self.round.share(&client.pending), &client.pending);
+            client.writer.send_indexed(self.round.share(&client.pending));
         }
         if let Some((code, reason)) = close {
             let last = match client.info.kind {
@@ -437,7 +437,7 @@ impl Hub {
         for id in self.dirty.drain(..) {
             if let Some(client) = self.clients.get_mut(&id) {
                 if !client.pending.is_empty() {
-                    client.writer.send_indexed(self.round.share(&client.pending), &client.pending);
+                    client.writer.send_indexed(self.round.share(&client.pending));
                     client.pending.clear();
                 }
             }

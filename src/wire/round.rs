@@ -31,8 +31,10 @@ pub struct Round {
 /// A client's share of a round, for its writer.
 #[derive(Debug, Clone, Copy)]
 pub struct Share<'a> {
-    /// The round's units (the share is a list of indices into them).
+    /// The round's units.
     pub units: &'a [Bytes],
+    /// The share: indices into `units`, in the order they go out.
+    pub order: &'a [u32],
     /// The share's units joined into one buffer, when they are small and
     /// more than one.
     pub joined: Option<&'a [u8]>,
@@ -48,9 +50,9 @@ impl Round {
     /// The share made of the units `order` (indices into this round),
     /// joined if that pays: the buffer of the previous call is reused when
     /// it was for the same `order`.
-    pub fn share(&mut self, order: &[u32]) -> Share<'_> {
+    pub fn share<'a>(&'a mut self, order: &'a [u32]) -> Share<'a> {
         let joined = order.len() > 1 && (self.joined_order == order || self.join(order));
-        Share { units: &self.units, joined: joined.then_some(&self.joined[..]) }
+        Share { units: &self.units, order, joined: joined.then_some(&self.joined[..]) }
     }
 
     /// Joins the units `order` into the buffer; false (and the buffer left
@@ -80,9 +82,9 @@ impl Round {
 
 #[cfg(test)]
 impl Share<'_> {
-    /// A share of `units` that is never joined.
-    pub fn unjoined(units: &[Bytes]) -> Share<'_> {
-        Share { units, joined: None }
+    /// The share `order` of `units`, never joined.
+    pub fn unjoined<'a>(units: &'a [Bytes], order: &'a [u32]) -> Share<'a> {
+        Share { units, order, joined: None }
     }
 }
 

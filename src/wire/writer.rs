@@ -205,14 +205,14 @@ impl Writer {
         self.push_on(state);
     }
 
-    /// Queues the units of `share` picked by `order` (indices into the
-    /// round's table), in that order, and sends what the socket takes now:
-    /// in one `send` of the joined buffer when the share has one, else
-    /// straight from the table. Only what the socket did not take is kept,
-    /// as whole units (a reference count, no copy), so the outbox rule
-    /// still counts messages. After a close, or once the socket failed,
-    /// nothing.
-    pub fn send_indexed(self: &Arc<Self>, share: Share<'_>, order: &[u32]) {
+    /// Queues the units of `share`, in its order, and sends what the
+    /// socket takes now: in one `send` of the joined buffer when the share
+    /// has one, else straight from the round's table. Only what the socket
+    /// did not take is kept, as whole units (a reference count, no copy),
+    /// so the outbox rule still counts messages. After a close, or once
+    /// the socket failed, nothing.
+    pub fn send_indexed(self: &Arc<Self>, share: Share<'_>) {
+        let order = share.order;
         let mut state = self.lock();
         if state.closed || state.broken {
             return;
@@ -705,7 +705,7 @@ mod tests {
         // picked out of order and one twice.
         let units: Vec<Bytes> = (0u8..8).map(|b| Bytes::from(vec![b; 512 * 1024])).collect();
         let order = [3u32, 1, 4, 1, 5, 0, 2, 6, 7];
-        writer.send_indexed(Share::unjoined(&units), &order);
+        writer.send_indexed(Share::unjoined(&units, &order));
         assert!(writer.backlog() > 0, "4.5 MiB do not fit at once");
         let got = read_exactly(&mut peer, order.len() * 512 * 1024);
         for (chunk, &i) in got.chunks(512 * 1024).zip(&order) {
@@ -733,7 +733,7 @@ mod tests {
             (0..600u32).map(|i| round.push(Bytes::from(vec![(i % 251) as u8; 100]))).collect();
         let share = round.share(&order);
         assert!(share.joined.is_some(), "600 units of 100 bytes are joined");
-        writer.send_indexed(share, &order);
+        writer.send_indexed(share);
         let waiting = writer.backlog();
         assert!(waiting > 0 && waiting < order.len(), "part went in the one send, {waiting} units wait");
         let got = read_exactly(&mut peer, order.len() * 100);
