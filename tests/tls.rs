@@ -220,3 +220,40 @@ fn a_stalled_tls_handshake_is_closed_by_the_handshake_timeout_and_blocks_nobody(
     let n = stalled.read_to_end(&mut rest).expect("closed by the server, not timed out here");
     assert_eq!(n, 0);
 }
+
+#[test]
+fn a_stalled_wss_client_gets_its_1008_in_a_tls_stream_it_can_still_read() {
+    let (server, _dir, client) = tls_server();
+    let mut stalled = wss(server.addr, &client, "/ws/room/busy");
+    let mut sender = wss(server.addr, &client, "/ws/room/busy");
+    // 16 KiB messages, one round trip each (the sender is in the room), until
+    // the stalled client's outbox overflows and the server lets it go.
+    let big = "x".repeat(16 * 1024);
+    let mut sent = 0;
+    let rooms = || {
+        let mut s = connect(server.addr, &client);
+        s.write_all(b"GET /api/status HTTP/1.1\r\nHost: localhost\r\nConnection: close\r\n\r\n").unwrap();
+        let text = read_to_end_lossy(&mut s);
+        let body = text.split_once("\r\n\r\n").expect("an HTTP answer").1;
+        serde_json::from_str::<serde_json::Value>(body).unwrap()["connections"]["room"].clone()
+    };
+    while rooms() == 2 {
+        for _ in 0..64 {
+            sender.send(Message::text(big.clone())).unwrap();
+            assert_eq!(sender.read().unwrap(), Message::text(big.clone()));
+        }
+        sent += 64;
+        assert!(sent < 20_000, "the stalled client was never closed");
+    }
+    // What the server had already encrypted, then the close: one unbroken
+    // TLS stream, so the client reads its 1008 rather than a decrypt error.
+    let code = loop {
+        match stalled.read() {
+            Ok(Message::Text(t)) => assert_eq!(t.as_str(), big),
+            Ok(Message::Close(frame)) => break frame.map(|f| u16::from(f.code)),
+            Ok(other) => panic!("unexpected {other:?}"),
+            Err(e) => panic!("the stalled client's stream broke: {e}"),
+        }
+    };
+    assert_eq!(code, Some(1008));
+}

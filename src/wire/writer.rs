@@ -13,9 +13,12 @@
 //! waits for a socket; it counts [`Writer::backlog`] against
 //! `--outbox-size`.
 //!
-//! With TLS, the session lives here too: plaintext is encrypted under the
-//! lock in the order it was handed over, and the reading thread takes the
-//! lock only to decrypt what it read without it.
+//! With TLS, the session lives here too: plaintext waits as it was handed
+//! over and is encrypted under the lock just before it is sent, a little
+//! ahead of the socket, so that a discarding close can still drop whole
+//! messages (records once encrypted must all go out, or the peer's
+//! decryption breaks at the gap). The reading thread takes the lock only
+//! to decrypt what it read without it.
 
 use std::collections::VecDeque;
 #[cfg(feature = "tls")]
@@ -44,6 +47,8 @@ const MAX_SLICES: usize = 64;
 /// connection threads run this too (the 101, pongs), and every stack page
 /// one of them touches stays resident for the life of the connection.
 const PENDING_SLICES: usize = 8;
+/// TLS: how much plaintext is encrypted at a time, ahead of the socket.
+const SEAL_AHEAD: usize = 64 * 1024;
 
 /// A connection's writer, shared by its thread, the dispatcher and a flusher.
 #[derive(Debug)]
@@ -54,8 +59,8 @@ pub struct Writer {
     last_seen_ms: AtomicU64,
     /// The server's clock start, for `last_seen_ms`.
     epoch: Instant,
-    /// Units queued and not yet wholly sent; read without the lock by the
-    /// dispatcher's outbox rule.
+    /// Units queued and not yet wholly sent (plaintext ones included); read
+    /// without the lock by the dispatcher's outbox rule.
     backlog: AtomicUsize,
     /// The pending bytes and the send.
     state: Mutex<State>,
@@ -78,6 +83,8 @@ struct State {
     waiters: usize,
     /// Whole write units (wire bytes: ciphertext with TLS), oldest first.
     pending: VecDeque<Bytes>,
+    /// TLS only: whole units not yet encrypted, behind `pending`.
+    plain: VecDeque<Bytes>,
     /// Bytes of the front unit already sent.
     sent: usize,
     /// Until [`Writer::uncork`] everything waits (the 101 goes first).
@@ -98,7 +105,26 @@ struct State {
 impl State {
     /// Nothing (more) to send.
     fn idle(&self) -> bool {
-        self.pending.is_empty() || self.broken
+        self.is_empty() || self.broken
+    }
+
+    /// No unit waits, encrypted or not.
+    fn is_empty(&self) -> bool {
+        self.pending.is_empty() && self.plain.is_empty()
+    }
+
+    /// Units waiting: what the outbox rule counts.
+    fn units(&self) -> usize {
+        self.pending.len() + self.plain.len()
+    }
+
+    /// Queues a whole unit: plaintext to encrypt later with TLS, else wire bytes.
+    fn queue(&mut self, unit: Bytes) {
+        if self.tls.is_some() {
+            self.plain.push_back(unit);
+        } else {
+            self.pending.push_back(unit);
+        }
     }
 
     /// Nothing to send and no flusher sending.
@@ -142,8 +168,7 @@ impl Writer {
         });
         if let Some(first) = first {
             let mut state = writer.lock();
-            let unit = encrypt(&mut state, first);
-            state.pending.push_back(unit);
+            state.queue(Bytes::copy_from_slice(first));
             writer.backlog.store(1, Ordering::Relaxed);
         }
         writer
@@ -199,8 +224,7 @@ impl Writer {
             self.tap.outgoing(units.iter());
         }
         for unit in units.drain(..) {
-            let unit = if state.tls.is_some() { encrypt(&mut state, &unit) } else { unit };
-            state.pending.push_back(unit);
+            state.queue(unit);
         }
         self.push_on(state);
     }
@@ -222,10 +246,7 @@ impl Writer {
             self.tap.outgoing(order.iter().map(pick));
         }
         if state.tls.is_some() {
-            for unit in order.iter().map(pick) {
-                let unit = encrypt(&mut state, unit);
-                state.pending.push_back(unit);
-            }
+            state.plain.extend(order.iter().map(pick).cloned());
         } else if !state.pending.is_empty() || state.corked || state.flushing {
             state.pending.extend(order.iter().map(pick).cloned());
         } else {
@@ -339,25 +360,30 @@ impl Writer {
     /// Queues the last unit (`last`: a close frame, an error line) after
     /// what is pending, and accepts nothing after it. With `discard`, the
     /// pending units are dropped first, except one partly sent or in a
-    /// flusher's hands (a frame is never cut). With `fin`, TLS close_notify
-    /// follows, and the write side is shut down once everything went out.
+    /// flusher's hands (a frame is never cut) and, with TLS, those already
+    /// encrypted. With `fin`, TLS close_notify follows, and the write side
+    /// is shut down once everything went out.
     pub fn close(self: &Arc<Self>, last: Option<Bytes>, discard: bool, fin: bool) {
         let mut state = self.lock();
         if state.closed || state.broken {
             return;
         }
         if discard {
-            let keep = state.in_flight.max(usize::from(state.sent > 0)).min(state.pending.len());
-            state.pending.truncate(keep);
+            state.plain.clear();
+            if state.tls.is_none() {
+                let keep = state.in_flight.max(usize::from(state.sent > 0)).min(state.pending.len());
+                state.pending.truncate(keep);
+            }
         }
         if let Some(last) = last {
             if self.tap.is_on() {
                 self.tap.outgoing([&last]);
             }
-            let unit = if state.tls.is_some() { encrypt(&mut state, &last) } else { last };
-            state.pending.push_back(unit);
+            state.queue(last);
         }
         if fin {
+            // close_notify comes after the last unit's records.
+            seal(&mut state, usize::MAX);
             close_notify(&mut state);
         }
         state.closed = true;
@@ -427,29 +453,37 @@ impl Writer {
     fn push_on(self: &Arc<Self>, mut state: MutexGuard<'_, State>) {
         if !state.corked && !state.flushing && !state.broken {
             self.try_send(&mut state);
-            if state.pending.is_empty() {
+            if state.is_empty() {
                 self.on_drained(&mut state);
             } else if !state.broken {
                 state.flushing = true;
-                self.backlog.store(state.pending.len(), Ordering::Relaxed);
+                self.backlog.store(state.units(), Ordering::Relaxed);
                 drop(state);
                 self.flushers.submit(self.clone());
                 return;
             }
         }
-        self.backlog.store(if state.broken { 0 } else { state.pending.len() }, Ordering::Relaxed);
+        self.backlog.store(if state.broken { 0 } else { state.units() }, Ordering::Relaxed);
     }
 
-    /// Sends pending units without blocking until the socket is full.
+    /// Sends pending units without blocking until the socket is full
+    /// (with TLS, encrypting them a little at a time as it goes).
     #[inline(never)]
     fn try_send(&self, state: &mut State) {
-        let pending = std::mem::take(&mut state.pending);
-        let mut slices = [IoSlice::new(&[]); PENDING_SLICES];
-        let (done, offset) = self.send_now(pending.iter(), pending.len(), state.sent, &mut slices, state);
-        if !state.broken {
+        loop {
+            seal_ahead(state);
+            let pending = std::mem::take(&mut state.pending);
+            let mut slices = [IoSlice::new(&[]); PENDING_SLICES];
+            let (done, offset) = self.send_now(pending.iter(), pending.len(), state.sent, &mut slices, state);
+            if state.broken {
+                return;
+            }
             state.pending = pending;
             state.pending.drain(..done);
             state.sent = offset;
+            if !state.pending.is_empty() || state.plain.is_empty() {
+                return;
+            }
         }
     }
 
@@ -466,6 +500,7 @@ impl Writer {
                     self.backlog.store(0, Ordering::Relaxed);
                     return;
                 }
+                seal_ahead(&mut state);
                 let units: Vec<Bytes> = state.pending.iter().take(MAX_SLICES).cloned().collect();
                 state.in_flight = units.len();
                 (units, state.sent)
@@ -481,7 +516,7 @@ impl Writer {
                     state.in_flight = 0;
                     if !state.broken {
                         advance(&mut state, n);
-                        self.backlog.store(state.pending.len(), Ordering::Relaxed);
+                        self.backlog.store(state.units(), Ordering::Relaxed);
                     }
                 }
                 Err(e) if e.kind() == io::ErrorKind::Interrupted => self.lock().in_flight = 0,
@@ -509,6 +544,7 @@ impl Writer {
         state.broken = true;
         state.in_flight = 0;
         state.pending.clear();
+        state.plain.clear();
         state.sent = 0;
         self.backlog.store(0, Ordering::Relaxed);
         let _ = self.socket.shutdown(Shutdown::Both);
@@ -538,11 +574,34 @@ fn advance(state: &mut State, mut n: usize) {
     }
 }
 
-/// Encrypts `plain` into one unit of TLS records (plaintext as it is
-/// without TLS).
+/// TLS: once the encrypted units have all gone out, encrypts the next
+/// [`SEAL_AHEAD`] bytes or so of plaintext units.
+fn seal_ahead(state: &mut State) {
+    if state.pending.is_empty() {
+        seal(state, SEAL_AHEAD);
+    }
+}
+
+/// TLS: encrypts plaintext units, about `ahead` bytes of them, one run of
+/// records each, behind the units already encrypted.
 #[cfg(feature = "tls")]
-fn encrypt(state: &mut State, plain: &[u8]) -> Bytes {
-    let Some(tls) = state.tls.as_deref_mut() else { return Bytes::copy_from_slice(plain) };
+fn seal(state: &mut State, ahead: usize) {
+    let Some(tls) = state.tls.as_deref_mut() else { return };
+    let mut sealed = 0;
+    while sealed < ahead {
+        let Some(plain) = state.plain.pop_front() else { return };
+        let unit = encrypt(tls, &plain);
+        sealed += unit.len();
+        state.pending.push_back(unit);
+    }
+}
+
+#[cfg(not(feature = "tls"))]
+fn seal(_: &mut State, _: usize) {}
+
+/// Encrypts `plain` into one unit of TLS records.
+#[cfg(feature = "tls")]
+fn encrypt(tls: &mut TlsSession, plain: &[u8]) -> Bytes {
     let mut out = Vec::with_capacity(plain.len() + plain.len() / 256 + 64);
     let mut rest = plain;
     loop {
@@ -559,14 +618,6 @@ fn encrypt(state: &mut State, plain: &[u8]) -> Bytes {
         }
     }
     Bytes::from(out)
-}
-
-#[cfg(not(feature = "tls"))]
-fn encrypt(state: &mut State, plain: &[u8]) -> Bytes {
-    if let Some(never) = state.tls.as_deref() {
-        match *never {}
-    }
-    Bytes::copy_from_slice(plain)
 }
 
 #[cfg(feature = "tls")]
