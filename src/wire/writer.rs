@@ -273,17 +273,8 @@ impl Writer {
         count: usize,
         state: &mut State,
     ) -> (usize, usize) {
-        let sent = loop {
-            match SockRef::from(&self.socket).send_with_flags(joined, SEND_FLAGS) {
-                Ok(n) => break n,
-                Err(e) if e.kind() == io::ErrorKind::Interrupted => {}
-                Err(e) if e.kind() == io::ErrorKind::WouldBlock => break 0,
-                Err(e) => {
-                    debug!("send failed: {e}");
-                    self.break_off(state);
-                    return (count, 0);
-                }
-            }
+        let Some(sent) = self.send_once(state, |socket| socket.send_with_flags(joined, SEND_FLAGS)) else {
+            return (count, 0);
         };
         let (mut done, mut left) = (0, sent);
         for unit in units {
@@ -319,36 +310,49 @@ impl Writer {
                 *slot = IoSlice::new(bytes);
                 n_slices += 1;
             }
-            match SockRef::from(&self.socket).send_vectored_with_flags(&slices[..n_slices], SEND_FLAGS) {
-                Ok(mut n) => {
-                    let full = n == total;
-                    for unit in units.clone().skip(done) {
-                        let left = unit.len() - offset;
-                        if n < left {
-                            offset += n;
-                            break;
-                        }
-                        n -= left;
-                        done += 1;
-                        offset = 0;
-                        if n == 0 {
-                            break;
-                        }
-                    }
-                    if !full {
-                        break; // the socket is full
-                    }
+            let slices = &slices[..n_slices];
+            let Some(mut n) =
+                self.send_once(state, |socket| socket.send_vectored_with_flags(slices, SEND_FLAGS))
+            else {
+                return (count, 0);
+            };
+            let full = n == total;
+            for unit in units.clone().skip(done) {
+                let left = unit.len() - offset;
+                if n < left {
+                    offset += n;
+                    break;
                 }
-                Err(e) if e.kind() == io::ErrorKind::Interrupted => {}
-                Err(e) if e.kind() == io::ErrorKind::WouldBlock => break,
-                Err(e) => {
-                    debug!("send failed: {e}");
-                    self.break_off(state);
-                    return (count, 0);
+                n -= left;
+                done += 1;
+                offset = 0;
+                if n == 0 {
+                    break;
                 }
+            }
+            if !full {
+                break; // the socket is full
             }
         }
         (done, offset)
+    }
+
+    /// One non-blocking `send`, again when interrupted: the bytes the socket
+    /// took (0 when it is full), or `None` when it failed and the writer was
+    /// broken off.
+    fn send_once(&self, state: &mut State, send: impl Fn(SockRef<'_>) -> io::Result<usize>) -> Option<usize> {
+        loop {
+            match send(SockRef::from(&self.socket)) {
+                Ok(n) => return Some(n),
+                Err(e) if e.kind() == io::ErrorKind::Interrupted => {}
+                Err(e) if e.kind() == io::ErrorKind::WouldBlock => return Some(0),
+                Err(e) => {
+                    debug!("send failed: {e}");
+                    self.break_off(state);
+                    return None;
+                }
+            }
+        }
     }
 
     /// Queues one unit; see [`Writer::send`].
