@@ -4,7 +4,7 @@ PORT ?= 8080
 ARGS ?=
 CARGO ?= cargo
 
-.PHONY: ratchet run build test test-deps e2e e2e-deps e2e-img conformance cert run-tls test-tls fmt lint clean help bench soak
+.PHONY: ratchet run build test test-deps e2e e2e-deps e2e-img conformance cert run-tls test-tls fmt lint clean help bench bench-tls soak
 
 help:
 	@echo "make run PORT=8123 [ARGS='--root-app relay']   build (release) and start the server"
@@ -12,6 +12,7 @@ help:
 	@echo "make e2e                                       every page in headless Chromium (installs it if missing)"
 	@echo "make e2e-img                                   after make e2e: refresh docs/img/chat.png"
 	@echo "make ratchet DIR=myproject                     set up a Ratchet server for --app (docs/scripts.md)"
+	@echo "make bench [QUICK=1] | make bench-tls          benchmarks against the peers (docs/performance.md)"
 	@echo "make soak [SOAK_S=600]                         every app at once with churn, stalls and a kill -9 (not in CI)"
 	@echo "make build | fmt | lint | clean"
 
@@ -86,6 +87,12 @@ conformance:
 QUICK ?=
 bench:
 	QUICK=$(QUICK) sh bench/run.sh $(ARGS)
+
+## Fan-out over wss: the server's CPU per delivery with TLS (bench/tls_fanout.py).
+bench-tls:
+	$(CARGO) build --release --features tls
+	sh .ci/make-cert.sh target/bench/cert >/dev/null
+	python3 bench/tls_fanout.py --cert target/bench/cert/cert.pem --key target/bench/cert/key.pem $(ARGS) target/release/wslab
 
 ## Soak (issue 16; not in CI): every app at once for SOAK_S seconds on
 ## loopback, connection churn, a stalled client a minute, kill -9 and a

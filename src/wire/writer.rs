@@ -47,8 +47,9 @@ const MAX_SLICES: usize = 64;
 /// connection threads run this too (the 101, pongs), and every stack page
 /// one of them touches stays resident for the life of the connection.
 const PENDING_SLICES: usize = 8;
-/// TLS: how much plaintext is encrypted at a time, ahead of the socket.
-const SEAL_AHEAD: usize = 64 * 1024;
+/// TLS: how much plaintext is encrypted at a time, ahead of the socket:
+/// one record's worth, so that small units go out together as one record.
+const SEAL_AHEAD: usize = 16 * 1024;
 
 /// A connection's writer, shared by its thread, the dispatcher and a flusher.
 #[derive(Debug)]
@@ -85,6 +86,9 @@ struct State {
     pending: VecDeque<Bytes>,
     /// TLS only: whole units not yet encrypted, behind `pending`.
     plain: VecDeque<Bytes>,
+    /// TLS only: units encrypted together into one unit of `pending`,
+    /// beyond one each, until `pending` empties (the outbox rule counts them).
+    merged: usize,
     /// Bytes of the front unit already sent.
     sent: usize,
     /// Until [`Writer::uncork`] everything waits (the 101 goes first).
@@ -115,7 +119,7 @@ impl State {
 
     /// Units waiting: what the outbox rule counts.
     fn units(&self) -> usize {
-        self.pending.len() + self.plain.len()
+        self.pending.len() + self.plain.len() + self.merged
     }
 
     /// Queues a whole unit: plaintext to encrypt later with TLS, else wire bytes.
@@ -485,6 +489,9 @@ impl Writer {
             state.pending = pending;
             state.pending.drain(..done);
             state.sent = offset;
+            if state.pending.is_empty() {
+                state.merged = 0;
+            }
             if !state.pending.is_empty() || state.plain.is_empty() {
                 return;
             }
@@ -549,6 +556,7 @@ impl Writer {
         state.in_flight = 0;
         state.pending.clear();
         state.plain.clear();
+        state.merged = 0;
         state.sent = 0;
         self.backlog.store(0, Ordering::Relaxed);
         let _ = self.socket.shutdown(Shutdown::Both);
@@ -576,6 +584,9 @@ fn advance(state: &mut State, mut n: usize) {
         state.pending.pop_front();
         state.sent = 0;
     }
+    if state.pending.is_empty() {
+        state.merged = 0;
+    }
 }
 
 /// TLS: once the encrypted units have all gone out, encrypts the next
@@ -586,16 +597,27 @@ fn seal_ahead(state: &mut State) {
     }
 }
 
-/// TLS: encrypts plaintext units, about `ahead` bytes of them, one run of
-/// records each, behind the units already encrypted.
+/// TLS: encrypts plaintext units, at least `ahead` bytes of them when there
+/// are, behind the units already encrypted: small ones together, up to
+/// [`SEAL_AHEAD`] bytes into one unit of records (one record, not one per
+/// frame), a larger one alone.
 #[cfg(feature = "tls")]
 fn seal(state: &mut State, ahead: usize) {
     let Some(tls) = state.tls.as_deref_mut() else { return };
     let mut sealed = 0;
-    while sealed < ahead {
-        let Some(plain) = state.plain.pop_front() else { return };
-        let unit = encrypt(tls, &plain);
-        sealed += unit.len();
+    while sealed < ahead && !state.plain.is_empty() {
+        let (mut count, mut bytes) = (0, 0);
+        for unit in &state.plain {
+            if count > 0 && bytes + unit.len() > SEAL_AHEAD {
+                break;
+            }
+            count += 1;
+            bytes += unit.len();
+        }
+        let unit = encrypt(tls, state.plain.iter().take(count));
+        state.plain.drain(..count);
+        state.merged += count - 1;
+        sealed += bytes;
         state.pending.push_back(unit);
     }
 }
@@ -603,22 +625,39 @@ fn seal(state: &mut State, ahead: usize) {
 #[cfg(not(feature = "tls"))]
 fn seal(_: &mut State, _: usize) {}
 
-/// Encrypts `plain` into one unit of TLS records.
+/// Encrypts `units`, one after another, into one unit of TLS records.
 #[cfg(feature = "tls")]
-fn encrypt(tls: &mut TlsSession, plain: &[u8]) -> Bytes {
-    let mut out = Vec::with_capacity(plain.len() + plain.len() / 256 + 64);
-    let mut rest = plain;
+fn encrypt<'a>(tls: &mut TlsSession, units: impl Iterator<Item = &'a Bytes> + Clone) -> Bytes {
+    let total: usize = units.clone().map(|u| u.len()).sum();
+    let mut out = Vec::with_capacity(total + total / 256 + 64);
+    let (mut done, mut offset) = (0, 0); // units wholly taken, bytes of the next one
     loop {
+        // On the heap: connection threads run this too (trap 6 of docs/architecture.md).
+        let slices: Vec<IoSlice> = (units.clone().skip(done).enumerate())
+            .map(|(i, unit)| IoSlice::new(if i == 0 { &unit[offset..] } else { &unit[..] }))
+            .collect();
+        if slices.is_empty() {
+            break; // all of it taken
+        }
         // rustls takes plaintext only up to its buffer limit: encrypt, drain, go on.
-        let taken = tls.writer().write(rest).unwrap_or(0);
-        rest = &rest[taken..];
+        let mut taken = tls.writer().write_vectored(&slices).unwrap_or(0);
         while tls.wants_write() {
             if tls.write_tls(&mut out).is_err() {
                 break;
             }
         }
-        if rest.is_empty() || taken == 0 {
-            break;
+        if taken == 0 {
+            break; // the session takes nothing more (it failed)
+        }
+        for unit in units.clone().skip(done) {
+            let left = unit.len() - offset;
+            if taken < left {
+                offset += taken;
+                break;
+            }
+            taken -= left;
+            done += 1;
+            offset = 0;
         }
     }
     Bytes::from(out)
@@ -861,5 +900,113 @@ mod tests {
         let mut buf = [0u8; 16];
         assert_eq!(writer.socket().read(&mut buf).unwrap(), 0, "reads see the end");
         drop(peer);
+    }
+
+    /// A TLS writer on one end of a loopback connection, its handshake
+    /// done, and the other end with its rustls client.
+    #[cfg(feature = "tls")]
+    fn tls_pair() -> (Arc<Writer>, TcpStream, rustls::ClientConnection) {
+        use rustls::pki_types::{pem::PemObject, CertificateDer};
+        let dir = std::env::temp_dir().join(format!("wslab-unit-writer-tls-{}", std::process::id()));
+        std::fs::create_dir_all(&dir).unwrap();
+        let (cert, key) = (dir.join("cert.pem"), dir.join("key.pem"));
+        let made = std::process::Command::new("openssl")
+            .args(["req", "-x509", "-newkey", "ec", "-pkeyopt", "ec_paramgen_curve:prime256v1", "-nodes"])
+            .args(["-days", "1", "-subj", "/CN=localhost", "-addext", "subjectAltName=DNS:localhost"])
+            .args(["-addext", "basicConstraints=critical,CA:FALSE", "-addext", "extendedKeyUsage=serverAuth"])
+            .arg("-keyout")
+            .arg(&key)
+            .arg("-out")
+            .arg(&cert)
+            .output()
+            .expect("openssl");
+        assert!(made.status.success(), "{}", String::from_utf8_lossy(&made.stderr));
+        let config = crate::tls::load(&cert, &key).unwrap();
+        let mut roots = rustls::RootCertStore::empty();
+        roots.add(CertificateDer::from_pem_file(&cert).unwrap()).unwrap();
+        let client_config =
+            rustls::ClientConfig::builder().with_root_certificates(roots).with_no_client_auth();
+        let _ = std::fs::remove_dir_all(&dir);
+
+        let listener = TcpListener::bind("127.0.0.1:0").unwrap();
+        let mut peer = TcpStream::connect(listener.local_addr().unwrap()).unwrap();
+        let (mut socket, _) = listener.accept().unwrap();
+        peer.set_read_timeout(Some(Duration::from_secs(10))).unwrap();
+        let server = std::thread::spawn(move || {
+            let mut session = rustls::ServerConnection::new(config).unwrap();
+            while session.is_handshaking() {
+                session.complete_io(&mut socket).unwrap();
+            }
+            (session, socket)
+        });
+        let name = "localhost".try_into().unwrap();
+        let mut client = rustls::ClientConnection::new(Arc::new(client_config), name).unwrap();
+        while client.is_handshaking() {
+            client.complete_io(&mut peer).unwrap();
+        }
+        let (session, socket) = server.join().unwrap();
+        let writer = Writer::new(socket, Some(Box::new(session)), None, Flushers::new(4), Instant::now());
+        (writer, peer, client)
+    }
+
+    /// Reads and decrypts until the peer ends the stream: the plaintext,
+    /// and how many application-data records it came in.
+    #[cfg(feature = "tls")]
+    fn read_tls_to_end(peer: &mut TcpStream, client: &mut rustls::ClientConnection) -> (Vec<u8>, usize) {
+        let (mut raw, mut plain, mut records) = (Vec::new(), Vec::new(), 0);
+        let mut buf = vec![0u8; 64 * 1024];
+        loop {
+            let n = peer.read(&mut buf).unwrap();
+            if n == 0 {
+                return (plain, records);
+            }
+            raw.extend_from_slice(&buf[..n]);
+            // Count whole records by their 5-byte headers (type, version, length).
+            while raw.len() >= 5 && raw.len() >= 5 + usize::from(u16::from_be_bytes([raw[3], raw[4]])) {
+                records += usize::from(raw[0] == 23);
+                raw.drain(..5 + usize::from(u16::from_be_bytes([raw[3], raw[4]])));
+            }
+            let mut fed = &buf[..n];
+            while !fed.is_empty() {
+                client.read_tls(&mut fed).unwrap();
+                client.process_new_packets().expect("every record decrypts");
+                let mut chunk = [0u8; 4096];
+                while let Ok(n @ 1..) = client.reader().read(&mut chunk) {
+                    plain.extend_from_slice(&chunk[..n]);
+                }
+            }
+        }
+    }
+
+    #[cfg(feature = "tls")]
+    #[test]
+    fn small_units_go_out_together_in_one_tls_record() {
+        let (writer, mut peer, mut client) = tls_pair();
+        let mut units: Vec<Bytes> = (0..100).map(|i| Bytes::from(format!("{i:>70}"))).collect();
+        let expected: Vec<u8> = units.concat();
+        writer.send(&mut units);
+        writer.close(None, false, true);
+        let (plain, records) = read_tls_to_end(&mut peer, &mut client);
+        assert_eq!(plain, expected);
+        // One for the 100 units; the session may add its tickets (encrypted handshake records).
+        assert!(records <= 3, "{records} records for 100 small units");
+    }
+
+    #[cfg(feature = "tls")]
+    #[test]
+    fn a_discarding_tls_close_drops_only_what_was_never_encrypted() {
+        let (writer, mut peer, mut client) = tls_pair();
+        let big = Bytes::from(vec![1u8; 8 * 1024 * 1024]);
+        writer.send_one(big.clone());
+        for _ in 0..10 {
+            writer.send_one(Bytes::from(vec![2u8; 1024]));
+        }
+        assert!(writer.backlog() >= 11, "the big unit and the ten behind it wait");
+        writer.close(Some(Bytes::from_static(b"END")), true, true);
+        // Every record decrypts (no gap where encrypted units were dropped).
+        let (plain, _) = read_tls_to_end(&mut peer, &mut client);
+        assert_eq!(plain.len(), big.len() + 3, "the big unit whole, the queued ones dropped, then the close");
+        assert!(plain[..big.len()].iter().all(|&b| b == 1));
+        assert_eq!(&plain[big.len()..], b"END");
     }
 }
