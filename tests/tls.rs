@@ -257,3 +257,19 @@ fn a_stalled_wss_client_gets_its_1008_in_a_tls_stream_it_can_still_read() {
     };
     assert_eq!(code, Some(1008));
 }
+
+#[test]
+fn wss_messages_just_over_a_record_back_to_back_all_come_back() {
+    // 17,000 bytes: a 16 KiB record and a small one each, so the server's
+    // reads end mid-record and the session decrypts more than one record
+    // from one read: the plaintext must be taken before more goes in.
+    let (server, _dir, client) = tls_server();
+    let mut echo = wss(server.addr, &client, "/ws/echo");
+    let messages: Vec<String> = (0..10).map(|i| format!("{i}").repeat(17_000)).collect();
+    for m in &messages {
+        echo.send(Message::text(m.clone())).unwrap();
+    }
+    for m in &messages {
+        assert_eq!(echo.read().unwrap(), Message::text(m.clone()));
+    }
+}

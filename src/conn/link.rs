@@ -22,9 +22,12 @@ pub(crate) struct Link {
     writer: Arc<Writer>,
     /// Whether reads go through TLS.
     tls: bool,
-    /// Ciphertext read and not yet handed to the session (TLS only;
-    /// allocated on the first read).
+    /// Ciphertext read from the socket (TLS only; allocated on the first read).
     raw: Vec<u8>,
+    /// Where in `raw` the ciphertext not yet handed to the session starts.
+    fed: usize,
+    /// Where in `raw` the ciphertext read ends.
+    filled: usize,
     /// Follows the frames read while an inspector watches (boxed: this
     /// struct lives on the connection thread's stack).
     scanner: Option<Box<Scanner>>,
@@ -33,7 +36,7 @@ pub(crate) struct Link {
 impl Link {
     pub(crate) fn new(writer: Arc<Writer>) -> Link {
         let tls = writer.is_tls();
-        Link { writer, tls, raw: Vec::new(), scanner: None }
+        Link { writer, tls, raw: Vec::new(), fed: 0, filled: 0, scanner: None }
     }
 
     /// The connection's writer.
@@ -77,20 +80,27 @@ impl Link {
                 Plain::End => return Ok(0),
                 Plain::Need => {}
             }
-            if self.raw.is_empty() {
-                self.raw = vec![0; TLS_READ];
+            if self.fed == self.filled {
+                if self.raw.is_empty() {
+                    self.raw = vec![0; TLS_READ];
+                }
+                let mut raw = std::mem::take(&mut self.raw);
+                let read = self.read_socket(&mut raw);
+                self.raw = raw;
+                match read? {
+                    0 => return Ok(0),
+                    n => (self.fed, self.filled) = (0, n),
+                }
             }
-            let mut raw = std::mem::take(&mut self.raw);
-            let read = self.read_socket(&mut raw);
-            let fed = match read {
-                Ok(0) => Ok(false),
-                Ok(n) => self.writer.feed_tls(&raw[..n]).map(|()| true),
-                Err(e) => Err(e),
-            };
-            self.raw = raw;
-            if !fed? {
-                return Ok(0);
+            // The session takes ciphertext until it has plaintext for us; the rest waits.
+            let took = self.writer.feed_tls(&self.raw[self.fed..self.filled])?;
+            if took == 0 {
+                return Err(io::Error::new(
+                    io::ErrorKind::InvalidData,
+                    "the TLS session takes no more bytes",
+                ));
             }
+            self.fed += took;
         }
     }
 }

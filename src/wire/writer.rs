@@ -437,12 +437,15 @@ impl Writer {
 
     /// TLS only: hands the session ciphertext the connection thread read
     /// (without the lock), and queues what the session answers (alerts,
-    /// key updates) behind what is pending.
+    /// key updates) behind what is pending. Returns how many bytes of `raw`
+    /// the session took: it stops once it has plaintext to read, which
+    /// [`Writer::read_plain`] must take before more ciphertext can go in
+    /// (the session holds only so much plaintext).
     ///
     /// # Errors
     ///
     /// The peer broke TLS; the connection cannot go on.
-    pub fn feed_tls(self: &Arc<Self>, raw: &[u8]) -> io::Result<()> {
+    pub fn feed_tls(self: &Arc<Self>, raw: &[u8]) -> io::Result<usize> {
         let mut state = self.lock();
         let result = feed(&mut state, raw);
         if state.pending.back().is_some() || result.is_err() {
@@ -678,19 +681,25 @@ fn read_plain(tls: &mut TlsSession, _: &mut [u8]) -> io::Result<Plain> {
     match *tls {}
 }
 
-/// Feeds ciphertext to the session; its answers are queued as one unit.
+/// Feeds ciphertext to the session until it has plaintext to read (see
+/// [`Writer::feed_tls`]); its answers are queued as one unit.
 #[cfg(feature = "tls")]
-fn feed(state: &mut State, mut raw: &[u8]) -> io::Result<()> {
-    let Some(tls) = state.tls.as_deref_mut() else { return Ok(()) };
+fn feed(state: &mut State, raw: &[u8]) -> io::Result<usize> {
+    let Some(tls) = state.tls.as_deref_mut() else { return Ok(0) };
+    let mut rest = raw;
     let mut result = Ok(());
-    while !raw.is_empty() {
-        if let Err(e) = tls.read_tls(&mut raw) {
+    while !rest.is_empty() {
+        if let Err(e) = tls.read_tls(&mut rest) {
             result = Err(e);
             break;
         }
-        if let Err(e) = tls.process_new_packets() {
-            result = Err(io::Error::new(io::ErrorKind::InvalidData, e));
-            break;
+        match tls.process_new_packets() {
+            Ok(io) if io.plaintext_bytes_to_read() > 0 || io.peer_has_closed() => break,
+            Ok(_) => {}
+            Err(e) => {
+                result = Err(io::Error::new(io::ErrorKind::InvalidData, e));
+                break;
+            }
         }
     }
     // Alerts, key updates and handshake replies go out behind what is pending.
@@ -703,15 +712,15 @@ fn feed(state: &mut State, mut raw: &[u8]) -> io::Result<()> {
     if !out.is_empty() && !state.broken {
         state.pending.push_back(Bytes::from(out));
     }
-    result
+    result.map(|()| raw.len() - rest.len())
 }
 
 #[cfg(not(feature = "tls"))]
-fn feed(state: &mut State, _: &[u8]) -> io::Result<()> {
+fn feed(state: &mut State, _: &[u8]) -> io::Result<usize> {
     if let Some(never) = state.tls.as_deref() {
         match *never {}
     }
-    Ok(())
+    Ok(0)
 }
 
 #[cfg(feature = "tls")]
