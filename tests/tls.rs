@@ -273,3 +273,31 @@ fn wss_messages_just_over_a_record_back_to_back_all_come_back() {
         assert_eq!(echo.read().unwrap(), Message::text(m.clone()));
     }
 }
+
+/// Reads until the server ends the stream: true when it ended it with TLS
+/// close_notify (tungstenite's `ConnectionClosed`), not a bare FIN.
+fn ends_cleanly(ws: &mut WebSocket<Tls>) -> bool {
+    loop {
+        match ws.read() {
+            Ok(_) => {}
+            Err(tungstenite::Error::ConnectionClosed) => return true,
+            Err(e) => {
+                eprintln!("the stream ended with {e}");
+                return false;
+            }
+        }
+    }
+}
+
+#[test]
+fn after_a_wss_close_handshake_the_server_sends_close_notify() {
+    let (server, _dir, client) = tls_server();
+    // The client closes.
+    let mut echo = wss(server.addr, &client, "/ws/echo");
+    echo.close(None).unwrap();
+    assert!(ends_cleanly(&mut echo), "client-initiated close");
+    // The server closes (quit on the relay), the client answers.
+    let mut relay = wss(server.addr, &client, "/ws/relay");
+    relay.send(Message::text(json!({"opcode": "quit"}).to_string())).unwrap();
+    assert!(ends_cleanly(&mut relay), "server-initiated close");
+}

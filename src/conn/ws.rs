@@ -301,6 +301,8 @@ impl Client {
                     Ok(()) | Err(tungstenite::Error::ConnectionClosed) => {}
                     Err(e) => return Err(e.into()),
                 }
+                // The handshake is done: TLS close_notify, and the server closes TCP first (RFC 6455 §7.1.1).
+                self.writer.finish();
                 self.writer.wait_drained(CLOSE_TIMEOUT);
                 Ok(())
             }
@@ -309,7 +311,7 @@ impl Client {
                 let _ = self.server.events.send(Event::Error { id: self.id, error });
                 self.leave_and_wait(CloseStatus::server(code, reason));
                 // The close frame goes next, before the pongs that wait (they are dropped).
-                self.writer.close(Some(close_frame(code, reason)), true, false);
+                self.writer.close(Some(close_frame(code, reason)), true, true);
                 self.writer.wait_drained(CLOSE_TIMEOUT);
                 Ok(())
             }
@@ -323,12 +325,12 @@ impl Client {
                     Ok(()) | Err(tungstenite::Error::ConnectionClosed) => {}
                     Err(e) => return Err(e.into()),
                 }
+                self.writer.finish();
                 if !self.writer.wait_drained(CLOSE_TIMEOUT) {
                     return Ok(());
                 }
                 // Read (and drop) what the peer still sends until it closes,
                 // so that our close frame is not lost to a reset.
-                let _ = self.writer.socket().shutdown(std::net::Shutdown::Write);
                 read_until_closed(self.writer.socket(), CLOSE_TIMEOUT);
                 Ok(())
             }

@@ -389,13 +389,23 @@ impl Writer {
             }
             state.queue(last);
         }
-        if fin {
-            // close_notify comes after the last unit's records.
-            seal(&mut state, usize::MAX);
-            close_notify(&mut state);
-        }
         state.closed = true;
-        state.fin = fin;
+        if fin {
+            end_stream(&mut state);
+        }
+        self.push_on(state);
+    }
+
+    /// Ends the stream politely once the close handshake is done: after
+    /// everything queued (the close frames included, even once the writer
+    /// is closed), TLS close_notify, then the write side is shut down. What
+    /// the peer still sends can be read.
+    pub fn finish(self: &Arc<Self>) {
+        let mut state = self.lock();
+        if state.broken {
+            return;
+        }
+        end_stream(&mut state);
         self.push_on(state);
     }
 
@@ -567,6 +577,15 @@ impl Writer {
             self.drained.notify_all();
         }
     }
+}
+
+/// After everything queued: TLS close_notify, and the write side shut down
+/// once it all went out. Nothing more is accepted.
+fn end_stream(state: &mut State) {
+    seal(state, usize::MAX);
+    close_notify(state);
+    state.closed = true;
+    state.fin = true;
 }
 
 /// Takes `n` sent bytes off the front of the pending units.
