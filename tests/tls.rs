@@ -301,3 +301,44 @@ fn after_a_wss_close_handshake_the_server_sends_close_notify() {
     relay.send(Message::text(json!({"opcode": "quit"}).to_string())).unwrap();
     assert!(ends_cleanly(&mut relay), "server-initiated close");
 }
+
+#[test]
+fn a_tls_handshake_that_trickles_in_is_closed_by_the_handshake_timeout() {
+    let dir = TempDir::new("tlstrickle");
+    let (cert, key) = make_cert(dir.path());
+    let server = TestServer::with(|c| {
+        c.tls_cert = Some(cert.clone());
+        c.tls_key = Some(key.clone());
+        c.handshake_timeout = std::time::Duration::from_millis(300);
+    });
+    // A real ClientHello, sent a byte at a time: each byte would restart a
+    // timeout per read, but the handshake timeout counts from the start.
+    let mut roots = rustls::RootCertStore::empty();
+    roots.add(CertificateDer::from_pem_file(&cert).unwrap()).unwrap();
+    let config =
+        Arc::new(rustls::ClientConfig::builder().with_root_certificates(roots).with_no_client_auth());
+    let mut hello = Vec::new();
+    rustls::ClientConnection::new(config, ServerName::try_from("localhost").unwrap())
+        .unwrap()
+        .write_tls(&mut hello)
+        .unwrap();
+    let mut slow = TcpStream::connect(server.addr).unwrap();
+    // The pace: a read that waits 100 ms for the server's verdict between bytes.
+    slow.set_read_timeout(Some(std::time::Duration::from_millis(100))).unwrap();
+    let started = std::time::Instant::now();
+    let mut sent = 0;
+    let closed = loop {
+        if sent == hello.len() || started.elapsed() > WAIT {
+            break false;
+        }
+        if slow.write_all(&hello[sent..=sent]).is_err() {
+            break true;
+        }
+        sent += 1;
+        match slow.read(&mut [0u8; 64]) {
+            Err(e) if matches!(e.kind(), std::io::ErrorKind::WouldBlock | std::io::ErrorKind::TimedOut) => {}
+            _ => break true, // an answer, an alert, the end, a reset: the server gave up on it
+        }
+    };
+    assert!(closed, "still open after {sent} of {} bytes in {:?}", hello.len(), started.elapsed());
+}

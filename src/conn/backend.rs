@@ -96,12 +96,7 @@ fn read_greeting(stream: &mut Stream, buf: &mut Vec<u8>, timeout: Duration) -> i
         if buf.len() > GREETING_MAX {
             return Ok(false);
         }
-        let left = deadline.saturating_duration_since(Instant::now());
-        if left.is_zero() {
-            return Err(io::Error::new(io::ErrorKind::TimedOut, "greeting incomplete"));
-        }
-        stream.tcp().set_read_timeout(Some(left))?;
-        match stream.read(&mut chunk) {
+        match stream.read_until(&mut chunk, deadline) {
             Ok(0) => return Err(io::ErrorKind::UnexpectedEof.into()),
             Ok(n) => buf.extend_from_slice(&chunk[..n]),
             Err(e) if e.kind() == io::ErrorKind::Interrupted => {}

@@ -21,7 +21,7 @@ pub mod stream;
 pub mod upgrade;
 pub mod ws;
 
-use std::io::{self, Read};
+use std::io;
 use std::net::{SocketAddr, TcpStream};
 use std::sync::atomic::Ordering;
 use std::sync::Arc;
@@ -177,10 +177,9 @@ fn serve(socket: TcpStream, peer: SocketAddr, server: &Arc<Shared>) -> Result<Op
             debug!("{peer}: nothing complete within the handshake timeout, closing");
             return Ok(None);
         }
-        stream.tcp().set_read_timeout(Some(left))?;
         let len = buf.len();
         buf.resize(len + 2048, 0);
-        let read = stream.read(&mut buf[len..]);
+        let read = stream.read_until(&mut buf[len..], deadline);
         buf.truncate(len + read.as_ref().map_or(0, |&n| n));
         match read {
             Ok(0) => return Ok(None),

@@ -1,7 +1,7 @@
 //! Answers one plain HTTP request (files, `/api`) and closes: one request
 //! per connection, `Connection: close`.
 
-use std::io::{self, Read};
+use std::io;
 use std::time::{Duration, Instant};
 
 use super::stream::Stream;
@@ -86,11 +86,10 @@ fn read_body(
     let deadline = Instant::now() + timeout;
     let mut chunk = [0u8; 8192];
     while body.len() < length {
-        let left = deadline.saturating_duration_since(Instant::now());
-        if left.is_zero() || stream.tcp().set_read_timeout(Some(left)).is_err() {
-            return Err(Response::text(400, "request body timed out"));
-        }
-        match stream.read(&mut chunk) {
+        match stream.read_until(&mut chunk, deadline) {
+            Err(e) if matches!(e.kind(), io::ErrorKind::TimedOut | io::ErrorKind::WouldBlock) => {
+                return Err(Response::text(400, "request body timed out"))
+            }
             Ok(0) | Err(_) => return Err(Response::text(400, "request body incomplete")),
             Ok(n) => body.extend_from_slice(&chunk[..n.min(length - body.len())]),
         }

@@ -8,7 +8,7 @@
 
 use std::io::{self, Read, Write};
 use std::net::{Shutdown, TcpStream};
-use std::time::Duration;
+use std::time::{Duration, Instant};
 
 #[cfg(feature = "tls")]
 use crate::tls::TlsConfig;
@@ -21,7 +21,50 @@ pub enum Stream {
     Plain(TcpStream),
     /// TLS over TCP; the handshake runs on the first read.
     #[cfg(feature = "tls")]
-    Tls(Box<rustls::StreamOwned<rustls::ServerConnection, TcpStream>>),
+    Tls(Box<rustls::StreamOwned<rustls::ServerConnection, Timed>>),
+}
+
+/// The socket under TLS. One read of the stream may be many reads of the
+/// socket (a handshake that trickles in), so each of them waits only until
+/// the deadline of [`Stream::read_until`], not a timeout of its own.
+#[cfg(feature = "tls")]
+#[derive(Debug)]
+pub struct Timed {
+    /// The socket.
+    sock: TcpStream,
+    /// When reads give up (`TimedOut`); none: they block.
+    until: Option<Instant>,
+}
+
+#[cfg(feature = "tls")]
+impl Read for Timed {
+    fn read(&mut self, buf: &mut [u8]) -> io::Result<usize> {
+        if let Some(until) = self.until {
+            wait_until(&self.sock, until)?;
+        }
+        self.sock.read(buf)
+    }
+}
+
+#[cfg(feature = "tls")]
+impl Write for Timed {
+    fn write(&mut self, buf: &[u8]) -> io::Result<usize> {
+        self.sock.write(buf)
+    }
+
+    fn flush(&mut self) -> io::Result<()> {
+        self.sock.flush()
+    }
+}
+
+/// Sets the socket's read timeout to what is left until `until`;
+/// `TimedOut` when nothing is.
+fn wait_until(socket: &TcpStream, until: Instant) -> io::Result<()> {
+    let left = until.saturating_duration_since(Instant::now());
+    if left.is_zero() {
+        return Err(io::Error::new(io::ErrorKind::TimedOut, "deadline passed"));
+    }
+    socket.set_read_timeout(Some(left))
 }
 
 impl Stream {
@@ -33,7 +76,7 @@ impl Stream {
     #[cfg(feature = "tls")]
     pub fn tls(socket: TcpStream, config: &TlsConfig) -> io::Result<Stream> {
         let session = rustls::ServerConnection::new(config.clone()).map_err(io::Error::other)?;
-        Ok(Stream::Tls(Box::new(rustls::StreamOwned::new(session, socket))))
+        Ok(Stream::Tls(Box::new(rustls::StreamOwned::new(session, Timed { sock: socket, until: None }))))
     }
 
     /// The TCP socket underneath, for timeouts and shutdown.
@@ -41,7 +84,7 @@ impl Stream {
         match self {
             Stream::Plain(s) => s,
             #[cfg(feature = "tls")]
-            Stream::Tls(s) => &s.sock,
+            Stream::Tls(s) => &s.sock.sock,
         }
     }
 
@@ -61,7 +104,7 @@ impl Stream {
             Stream::Tls(s) => {
                 let rustls::StreamOwned { mut conn, sock } = *s;
                 let _ = conn.reader().read_to_end(unread);
-                (sock, Some(Box::new(conn)))
+                (sock.sock, Some(Box::new(conn)))
             }
         }
     }
@@ -100,6 +143,29 @@ pub(crate) fn read_until_closed(mut socket: &TcpStream, within: Duration) {
             Ok(n) => total += n,
             Err(e) if e.kind() == io::ErrorKind::Interrupted => {}
             Err(_) => return,
+        }
+    }
+}
+
+impl Stream {
+    /// Reads what comes, waiting until `until` at most: with TLS that
+    /// bounds every socket read the session makes for this one.
+    ///
+    /// # Errors
+    ///
+    /// `TimedOut` (or `WouldBlock`) once `until` passed with nothing read,
+    /// and what the socket or the session report.
+    pub fn read_until(&mut self, buf: &mut [u8], until: Instant) -> io::Result<usize> {
+        match self {
+            Stream::Plain(s) => {
+                wait_until(s, until)?;
+                s.read(buf)
+            }
+            #[cfg(feature = "tls")]
+            Stream::Tls(s) => {
+                s.sock.until = Some(until);
+                s.read(buf)
+            }
         }
     }
 }
