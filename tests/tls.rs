@@ -342,3 +342,24 @@ fn a_tls_handshake_that_trickles_in_is_closed_by_the_handshake_timeout() {
     };
     assert!(closed, "still open after {sent} of {} bytes in {:?}", hello.len(), started.elapsed());
 }
+
+#[test]
+fn plain_http_on_a_tls_port_names_the_https_url_and_a_head_gets_no_body() {
+    let (server, _dir, _client) = tls_server();
+    let ask = |request: &[u8]| {
+        let mut plain = TcpStream::connect(server.addr).unwrap();
+        plain.set_read_timeout(Some(WAIT)).unwrap();
+        plain.write_all(request).unwrap();
+        let mut bytes = Vec::new();
+        plain.read_to_end(&mut bytes).expect("a clean close");
+        String::from_utf8(bytes).unwrap()
+    };
+    let answer = ask(b"GET /chat.html HTTP/1.1\r\nHost: labhost:8123\r\n\r\n");
+    assert!(answer.trim_end().ends_with("open https://labhost:8123/ (and wss:// for WebSockets)"), "{answer}");
+    let answer = ask(b"HEAD / HTTP/1.1\r\nHost: labhost:8123\r\n\r\n");
+    assert!(answer.starts_with("HTTP/1.1 400 "), "{answer}");
+    assert!(answer.ends_with("\r\n\r\n"), "a HEAD answer has no body: {answer}");
+    // No usable Host: the server's own address.
+    let answer = ask(b"GET / HTTP/1.0\r\n\r\n");
+    assert!(answer.contains(&format!("open https://{}/", server.addr)), "{answer}");
+}

@@ -209,10 +209,21 @@ fn open(socket: TcpStream, peer: SocketAddr, server: &Shared, deadline: Instant)
         Ok(0) => Ok(None),
         Ok(_) if first[0].is_ascii_uppercase() => {
             log::info!("{peer}: plain HTTP on a TLS port, 400");
-            let port = socket.local_addr().map(|a| a.port()).unwrap_or(0);
-            let message =
-                format!("this port speaks https: open https://HOST:{port}/ (and wss:// for WebSockets)");
-            refuse(Stream::Plain(socket), 400, &message)?;
+            // What of the request has arrived names the host the user typed, and the method.
+            let mut arrived = vec![0u8; 2048];
+            let n = socket.peek(&mut arrived).unwrap_or(0);
+            let (host, head_only) = match classify(&arrived[..n]) {
+                Peer::Http(req) => {
+                    (req.header("host").filter(|h| is_host(h)).map(str::to_owned), req.method() == "HEAD")
+                }
+                _ => (None, false),
+            };
+            let host =
+                host.unwrap_or_else(|| socket.local_addr().map_or("HOST:PORT".into(), |a| a.to_string()));
+            let message = format!("this port speaks https: open https://{host}/ (and wss:// for WebSockets)");
+            let mut stream = Stream::Plain(socket);
+            Response::text(400, &message).write_to(&mut stream, head_only)?;
+            stream.finish();
             Ok(None)
         }
         Ok(_) => {
@@ -223,6 +234,15 @@ fn open(socket: TcpStream, peer: SocketAddr, server: &Shared, deadline: Instant)
         Err(e) if matches!(e.kind(), io::ErrorKind::WouldBlock | io::ErrorKind::TimedOut) => Ok(None),
         Err(e) => Err(e.into()),
     }
+}
+
+/// Whether a `Host` header is a host (and port) fit to print back: no
+/// spaces, markup or anything else.
+#[cfg(feature = "tls")]
+fn is_host(host: &str) -> bool {
+    !host.is_empty()
+        && host.len() <= 255
+        && host.bytes().all(|b| b.is_ascii_alphanumeric() || b".-:[]".contains(&b))
 }
 
 #[cfg(not(feature = "tls"))]
