@@ -355,7 +355,10 @@ fn plain_http_on_a_tls_port_names_the_https_url_and_a_head_gets_no_body() {
         String::from_utf8(bytes).unwrap()
     };
     let answer = ask(b"GET /chat.html HTTP/1.1\r\nHost: labhost:8123\r\n\r\n");
-    assert!(answer.trim_end().ends_with("open https://labhost:8123/ (and wss:// for WebSockets)"), "{answer}");
+    assert!(
+        answer.trim_end().ends_with("open https://labhost:8123/ (and wss:// for WebSockets)"),
+        "{answer}"
+    );
     let answer = ask(b"HEAD / HTTP/1.1\r\nHost: labhost:8123\r\n\r\n");
     assert!(answer.starts_with("HTTP/1.1 400 "), "{answer}");
     assert!(answer.ends_with("\r\n\r\n"), "a HEAD answer has no body: {answer}");
