@@ -222,6 +222,44 @@ time.sleep(3600)
 }
 
 #[test]
+fn a_child_that_falls_behind_still_hears_of_every_client_that_leaves() {
+    let dir = TempDir::new("behind");
+    let gate = dir.path().join("gate");
+    assert!(std::process::Command::new("mkfifo").arg(&gate).status().unwrap().success());
+    // Reads nothing until the test opens the gate; then tells the first
+    // client (the watcher) of every other client's close.
+    let source = format!(
+        r#"
+import json, sys
+print(json.dumps({{"type": "hello", "version": 1}}), flush=True)
+open({gate:?}).close()
+watcher = None
+for line in sys.stdin:
+    e = json.loads(line)
+    if e["type"] == "open" and watcher is None:
+        watcher = e["id"]
+    elif e["type"] == "close" and e["id"] != watcher:
+        print(json.dumps({{"type": "send", "to": [watcher], "text": "closed %d" % e["id"]}}), flush=True)
+"#,
+        gate = gate.display().to_string()
+    );
+    let server = server_with("behind", &[("/behind", python(dir.path(), "behind.py", &source))]);
+    let mut watcher = server.ws("/behind");
+    let mut flood = server.ws("/behind");
+    let big = "y".repeat(1024);
+    for _ in 0..4000 {
+        if flood.socket.send(tungstenite::Message::text(big.clone())).is_err() {
+            break;
+        }
+    }
+    assert_eq!(flood.expect_close(), 1013);
+    // The queue was full when the flood client left: its close still reaches the child.
+    std::fs::OpenOptions::new().write(true).open(&gate).unwrap();
+    let closed = watcher.recv_text();
+    assert!(closed.starts_with("closed "), "{closed}");
+}
+
+#[test]
 fn shutdown_gives_the_child_eof_on_its_stdin() {
     let dir = TempDir::new("eof");
     let marker = dir.path().join("saw-eof");

@@ -11,14 +11,15 @@ use std::sync::{Arc, Mutex};
 use std::thread;
 use std::time::{Duration, Instant};
 
-use crossbeam_channel::{bounded, Receiver, Sender, TrySendError};
+use crossbeam_channel::{bounded, unbounded, Receiver, Sender};
 use log::{debug, warn};
 
 use super::lines::{self, Command};
 use crate::app::Notifier;
 
 /// Lines queued for the child's stdin; past it the client whose event does
-/// not fit is closed with 1013.
+/// not fit is closed with 1013. Close and error events always go in (one
+/// or two per client, so the queue stays bounded).
 pub const STDIN_QUEUE: usize = 1024;
 /// The longest line read from the child; longer ones are skipped.
 const MAX_LINE: usize = 1 << 20;
@@ -123,8 +124,8 @@ impl Child {
             .stderr(Stdio::piped())
             .spawn()?;
         let pid = process.id();
-        let (stdin_tx, stdin_rx) = bounded::<String>(STDIN_QUEUE);
-        let _ = stdin_tx.try_send(hello);
+        let (stdin_tx, stdin_rx) = unbounded::<String>();
+        let _ = stdin_tx.send(hello);
         let stdin = process.stdin.take().expect("piped stdin");
         let stdout = process.stdout.take().expect("piped stdout");
         let stderr = process.stderr.take().expect("piped stderr");
@@ -160,13 +161,12 @@ impl Child {
         Ok(Child { stdin: Some(stdin_tx), pid, exited })
     }
 
-    /// Queues a line for the child's stdin; false when the queue is full
-    /// (the child does not keep up) or the child is gone.
-    pub fn send(&self, line: String) -> bool {
-        match self.stdin.as_ref().map(|s| s.try_send(line)) {
-            Some(Ok(())) => true,
-            Some(Err(TrySendError::Full(_) | TrySendError::Disconnected(_))) | None => false,
-        }
+    /// Queues a line for the child's stdin; false when the child is gone,
+    /// or when [`STDIN_QUEUE`] lines wait already (the child does not keep
+    /// up) and the line is not one that must reach it (`must`: a close).
+    pub fn send(&self, line: String, must: bool) -> bool {
+        let Some(stdin) = self.stdin.as_ref() else { return false };
+        (must || stdin.len() < STDIN_QUEUE) && stdin.send(line).is_ok()
     }
 
     /// Ends the child: EOF on its stdin, then SIGTERM after `grace`, then

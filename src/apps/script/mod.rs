@@ -16,6 +16,7 @@ mod child;
 pub mod lines;
 
 use std::any::Any;
+use std::collections::HashSet;
 use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::Arc;
 use std::thread;
@@ -69,6 +70,9 @@ pub struct ScriptApp {
     notifier: Option<Notifier>,
     /// An inspector is open: the child's reader keeps each command's line.
     tracing: Arc<AtomicBool>,
+    /// Clients whose open did not reach the child (closed with 1013): it
+    /// hears nothing of their close either.
+    untold: HashSet<ClientId>,
 }
 
 impl ScriptApp {
@@ -90,6 +94,7 @@ impl ScriptApp {
             backoff: FIRST_BACKOFF,
             notifier: None,
             tracing: Arc::default(),
+            untold: HashSet::new(),
         })
     }
 
@@ -129,17 +134,19 @@ impl ScriptApp {
         });
     }
 
-    /// Hands the child one event line about `client`; with `closable`, a
+    /// Hands the child one event line about `client`. With `closable`, a
     /// client whose event does not fit (the child does not keep up) is
-    /// closed with 1013.
-    fn tell(&mut self, ctx: &mut Ctx, client: ClientId, closable: bool, line: String) {
+    /// closed with 1013; the others (closes, errors) always go in, so that
+    /// the child hears of every client that leaves. True when it went in.
+    fn tell(&mut self, ctx: &mut Ctx, client: ClientId, closable: bool, line: String) -> bool {
         self.note_tracing(ctx);
         Self::trace(ctx, &[client], true, &line);
-        let sent = self.child.as_ref().is_some_and(|c| c.send(line));
+        let sent = self.child.as_ref().is_some_and(|c| c.send(line, !closable));
         if !sent && closable && self.child.is_some() {
             warn!("app {}: the app's input queue is full; closing client {client} with 1013", self.path);
             ctx.close_with(client, 1013, "the app cannot keep up, try again later");
         }
+        sent
     }
 
     /// Follows whether an inspector is open, for the child's reader.
@@ -220,7 +227,9 @@ impl App for ScriptApp {
         if self.child.is_none() {
             return ctx.close_with(client, 1013, "the app is restarting, try again in a moment");
         }
-        self.tell(ctx, client, true, line);
+        if !self.tell(ctx, client, true, line) {
+            self.untold.insert(client);
+        }
     }
 
     fn on_message(&mut self, ctx: &mut Ctx, client: ClientId, message: Message) {
@@ -228,12 +237,17 @@ impl App for ScriptApp {
     }
 
     fn on_close(&mut self, ctx: &mut Ctx, client: ClientId) {
+        if self.untold.remove(&client) {
+            return;
+        }
         let line = lines::close(client, ctx.close_status());
         self.tell(ctx, client, false, line);
     }
 
     fn on_error(&mut self, ctx: &mut Ctx, client: ClientId, error: &str) {
-        self.tell(ctx, client, false, lines::error(client, error));
+        if !self.untold.contains(&client) {
+            self.tell(ctx, client, false, lines::error(client, error));
+        }
     }
 
     fn on_notify(&mut self, ctx: &mut Ctx, payload: Box<dyn Any + Send>) {
