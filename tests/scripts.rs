@@ -222,6 +222,19 @@ time.sleep(3600)
 }
 
 #[test]
+fn a_message_of_the_largest_size_goes_through_the_child_and_back() {
+    let dir = TempDir::new("large");
+    let server = server_with("large", &[("/probe", python(dir.path(), "probe.py", PROBE))]);
+    let mut a = server.ws("/probe");
+    a.recv_text();
+    // Just under --max-message-size (1 MiB): its base64 in the command line is 1.33 MiB.
+    a.send(vec![7u8; 1_000_000]);
+    let back = a.recv_text();
+    assert!(back.starts_with("binary:BwcH"), "{}", &back[..back.len().min(40)]);
+    assert_eq!(back.len(), "binary:".len() + 1_000_000usize.div_ceil(3) * 4);
+}
+
+#[test]
 fn a_child_that_falls_behind_still_hears_of_every_client_that_leaves() {
     let dir = TempDir::new("behind");
     let gate = dir.path().join("gate");

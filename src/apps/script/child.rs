@@ -21,8 +21,15 @@ use crate::app::Notifier;
 /// not fit is closed with 1013. Close and error events always go in (one
 /// or two per client, so the queue stays bounded).
 pub const STDIN_QUEUE: usize = 1024;
-/// The longest line read from the child; longer ones are skipped.
+/// The longest stderr line kept whole, and the least a command line may be.
 const MAX_LINE: usize = 1 << 20;
+
+/// The longest command line read from the child (longer ones are skipped):
+/// one that carries a message of `max_message_size` bytes, whatever its
+/// encoding (base64 is 4/3 of it, JSON escapes up to 6 bytes per byte).
+pub fn max_command_line(max_message_size: usize) -> usize {
+    max_message_size.saturating_mul(6).saturating_add(64 * 1024).max(MAX_LINE)
+}
 /// How many of the child's last stderr lines are kept for the exit report.
 const STDERR_TAIL: usize = 10;
 /// The threads only copy bytes.
@@ -115,6 +122,7 @@ impl Child {
         hello: String,
         notifier: Notifier,
         tracing: Arc<AtomicBool>,
+        max_line: usize,
     ) -> std::io::Result<Child> {
         let mut process = Process::new(&argv[0])
             .args(&argv[1..])
@@ -149,7 +157,7 @@ impl Child {
         spawn(
             "stdout",
             Box::new(move || {
-                read_commands(stdout, &name, generation, &notifier, &tracing);
+                read_commands(stdout, &name, generation, &notifier, &tracing, max_line);
                 let status = ended(&mut process, &name);
                 let _ = err_thread.join();
                 let tail: Vec<String> =
@@ -233,16 +241,24 @@ fn feed(mut stdin: ChildStdin, lines: &Receiver<String>) {
     // The app let go: EOF for the child.
 }
 
-/// Reads command lines until the child's stdout ends; bad lines are logged
-/// (cut to 200 bytes) and skipped. The commands of one read go to the
-/// dispatcher together: one hand-off (and at most one wake-up) for a batch.
-fn read_commands(stdout: impl Read, name: &str, generation: u64, notifier: &Notifier, tracing: &AtomicBool) {
+/// Reads command lines (at most `max_line` bytes each) until the child's
+/// stdout ends; bad lines are logged (cut to 200 bytes) and skipped. The
+/// commands of one read go to the dispatcher together: one hand-off (and
+/// at most one wake-up) for a batch.
+fn read_commands(
+    stdout: impl Read,
+    name: &str,
+    generation: u64,
+    notifier: &Notifier,
+    tracing: &AtomicBool,
+    max_line: usize,
+) {
     let mut reader = BufReader::with_capacity(READ_BUFFER, stdout);
     let mut line = Vec::new();
     let mut commands = Vec::new();
     loop {
         line.clear();
-        match read_line(&mut reader, &mut line) {
+        match read_line(&mut reader, &mut line, max_line) {
             Ok(0) => return,
             Ok(_) => {}
             Err(e) => {
@@ -250,8 +266,8 @@ fn read_commands(stdout: impl Read, name: &str, generation: u64, notifier: &Noti
                 return;
             }
         }
-        if line.len() > MAX_LINE {
-            warn!("{name}: skipped a line of over {MAX_LINE} bytes on stdout");
+        if line.len() > max_line {
+            warn!("{name}: skipped a line of over {max_line} bytes on stdout (a message over --max-message-size)");
         } else {
             let text = String::from_utf8_lossy(&line);
             let text = text.trim();
@@ -275,9 +291,9 @@ fn read_commands(stdout: impl Read, name: &str, generation: u64, notifier: &Noti
     }
 }
 
-/// One line, without holding more than [`MAX_LINE`] of it (the rest of a
+/// One line, without holding more than `max` bytes of it (the rest of a
 /// longer line is read and dropped; the length says it was too long).
-fn read_line(reader: &mut impl BufRead, out: &mut Vec<u8>) -> std::io::Result<usize> {
+fn read_line(reader: &mut impl BufRead, out: &mut Vec<u8>, max: usize) -> std::io::Result<usize> {
     let mut total = 0;
     loop {
         let buf = reader.fill_buf()?;
@@ -289,8 +305,8 @@ fn read_line(reader: &mut impl BufRead, out: &mut Vec<u8>) -> std::io::Result<us
             None => (buf, false),
         };
         let n = chunk.len();
-        if out.len() <= MAX_LINE {
-            out.extend_from_slice(&chunk[..n.min(MAX_LINE + 1 - out.len().min(MAX_LINE + 1))]);
+        if out.len() <= max {
+            out.extend_from_slice(&chunk[..n.min(max + 1 - out.len().min(max + 1))]);
         }
         total += n;
         reader.consume(n);
@@ -304,7 +320,7 @@ fn read_line(reader: &mut impl BufRead, out: &mut Vec<u8>) -> std::io::Result<us
 fn copy_stderr(stderr: impl Read, name: &str, tail: &Mutex<VecDeque<String>>) {
     let mut reader = BufReader::new(stderr);
     let mut line = Vec::new();
-    while let Ok(n) = read_line(&mut reader, &mut line) {
+    while let Ok(n) = read_line(&mut reader, &mut line, MAX_LINE) {
         if n == 0 {
             return;
         }
@@ -382,7 +398,7 @@ mod tests {
             batches: batches.clone(),
             seen_before_read: Vec::new(),
         };
-        read_commands(&mut stdout, "test", 7, &notifier, &AtomicBool::new(false));
+        read_commands(&mut stdout, "test", 7, &notifier, &AtomicBool::new(false), MAX_LINE);
         let send = |to: Vec<crate::app::ClientId>, text: &str| Command::Send {
             to,
             message: crate::app::Message::text(text),
@@ -400,10 +416,10 @@ mod tests {
         data.extend_from_slice(b"\nnext\n");
         let mut reader = BufReader::new(&data[..]);
         let mut line = Vec::new();
-        assert_eq!(read_line(&mut reader, &mut line).unwrap(), MAX_LINE + 11);
+        assert_eq!(read_line(&mut reader, &mut line, MAX_LINE).unwrap(), MAX_LINE + 11);
         assert!(line.len() > MAX_LINE && line.len() <= MAX_LINE + 1);
         line.clear();
-        read_line(&mut reader, &mut line).unwrap();
+        read_line(&mut reader, &mut line, MAX_LINE).unwrap();
         assert_eq!(line, b"next\n");
     }
 }

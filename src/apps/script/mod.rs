@@ -46,8 +46,10 @@ pub fn registration(spec: &ScriptSpec) -> Registration {
     let spec = spec.clone();
     let name = spec.path.clone();
     let gate = up.clone();
-    Registration::build(&name, &spec.path.clone(), move |_config: &Config| ScriptApp::new(spec, up))
-        .gate(gate)
+    Registration::build(&name, &spec.path.clone(), move |config: &Config| {
+        ScriptApp::new(spec, up, child::max_command_line(config.max_message_size))
+    })
+    .gate(gate)
 }
 
 /// One script app: its command, its child, and the restart schedule.
@@ -73,10 +75,12 @@ pub struct ScriptApp {
     /// Clients whose open did not reach the child (closed with 1013): it
     /// hears nothing of their close either.
     untold: HashSet<ClientId>,
+    /// The longest command line taken from the child.
+    max_line: usize,
 }
 
 impl ScriptApp {
-    fn new(spec: ScriptSpec, up: Arc<AtomicBool>) -> Result<ScriptApp> {
+    fn new(spec: ScriptSpec, up: Arc<AtomicBool>, max_line: usize) -> Result<ScriptApp> {
         let argv = child::words(&spec.command);
         let Some(program) = argv.first() else {
             return Err(Error::Usage(format!("--app {}=: no command given", spec.path)));
@@ -95,6 +99,7 @@ impl ScriptApp {
             notifier: None,
             tracing: Arc::default(),
             untold: HashSet::new(),
+            max_line,
         })
     }
 
@@ -104,7 +109,15 @@ impl ScriptApp {
         self.generation += 1;
         let hello = lines::hello(&self.path);
         let name = format!("app {}", self.path);
-        match Child::spawn(&self.argv, &name, self.generation, hello, notifier, self.tracing.clone()) {
+        match Child::spawn(
+            &self.argv,
+            &name,
+            self.generation,
+            hello,
+            notifier,
+            self.tracing.clone(),
+            self.max_line,
+        ) {
             Ok(child) => {
                 info!("app {}: started {}", self.path, self.argv.join(" "));
                 self.child = Some(child);
