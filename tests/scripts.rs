@@ -333,3 +333,37 @@ fn the_childs_stderr_and_log_commands_reach_the_servers_log() {
     let exit = child.wait_line("process ended");
     assert!(exit.contains("exit status: 3"), "{exit}");
 }
+
+#[test]
+fn ctrl_c_in_a_terminal_reaches_wslab_not_the_child_so_it_hears_every_close() {
+    use std::os::unix::process::CommandExt;
+    let dir = TempDir::new("ctrlc");
+    let closes = dir.path().join("closes");
+    let source = format!(
+        r#"
+import json, sys
+print(json.dumps({{"type": "hello", "version": 1}}), flush=True)
+for line in sys.stdin:
+    e = json.loads(line)
+    if e["type"] == "open":
+        print(json.dumps({{"type": "send", "to": [e["id"]], "text": "hi"}}), flush=True)
+    elif e["type"] == "close":
+        open({closes:?}, "a").write("close %d %d\n" % (e["id"], e["code"]))
+"#,
+        closes = closes.display().to_string()
+    );
+    let app = format!("/c={}", python(dir.path(), "c.py", &source));
+    // A terminal's Ctrl-C goes to the whole foreground process group: wslab in a group of its own here.
+    let mut cmd = std::process::Command::new(env!("CARGO_BIN_EXE_wslab"));
+    cmd.process_group(0);
+    let data = dir.path().join("data");
+    let mut server = Child::spawn(cmd, &["--app", &app, "--data", data.to_str().unwrap()]);
+    let mut a = Ws::connect(server.addr(), "/c");
+    assert_eq!(a.recv_text(), "hi");
+    let group = format!("-{}", server.child.id());
+    assert!(std::process::Command::new("kill").args(["-INT", "--", &group]).status().unwrap().success());
+    assert_eq!(a.expect_close(), 1001);
+    assert_eq!(server.wait_exit(support::WAIT), Some(0));
+    let seen = std::fs::read_to_string(&closes).unwrap_or_default();
+    assert!(seen.contains(" 1001"), "the child heard the close: {seen:?}");
+}

@@ -4,6 +4,7 @@
 
 use std::collections::VecDeque;
 use std::io::{BufRead, BufReader, Read, Write};
+use std::os::unix::process::CommandExt;
 use std::path::Path;
 use std::process::{ChildStdin, Command as Process, Stdio};
 use std::sync::atomic::{AtomicBool, Ordering};
@@ -127,6 +128,9 @@ impl Child {
         let mut process = Process::new(&argv[0])
             .args(&argv[1..])
             .env("PYTHONUNBUFFERED", "1")
+            // A group of its own: a terminal's Ctrl-C goes to wslab, which
+            // closes the clients (the child hears each close), then ends it.
+            .process_group(0)
             .stdin(Stdio::piped())
             .stdout(Stdio::piped())
             .stderr(Stdio::piped())
@@ -186,7 +190,8 @@ impl Child {
         }
         for signal in ["-TERM", "-KILL"] {
             debug!("sending {signal} to script app process {}", self.pid);
-            let _ = Process::new("kill").arg(signal).arg(self.pid.to_string()).status();
+            // To its group: what it started itself (a shell's children) ends with it.
+            let _ = Process::new("kill").arg(signal).arg("--").arg(format!("-{}", self.pid)).status();
             if self.wait_gone(grace) {
                 return;
             }
