@@ -153,6 +153,58 @@ namespace Ratchet\Server {
         }
     }
 
+    /** Ratchet's IpBlackList: clients from a blocked address are closed at once. */
+    class IpBlackList implements MessageComponentInterface
+    {
+        protected $_blacklist = [];
+        protected $_decorating;
+
+        public function __construct(MessageComponentInterface $component)
+        {
+            $this->_decorating = $component;
+        }
+
+        public function blockAddress($ip) { $this->_blacklist[$ip] = true; return $this; }
+        public function unblockAddress($ip) { unset($this->_blacklist[$this->filterAddress($ip)]); return $this; }
+        public function isBlocked($address) { return isset($this->_blacklist[$this->filterAddress($address)]); }
+        public function getBlockedAddresses() { return array_keys($this->_blacklist); }
+
+        public function filterAddress($address)
+        {
+            if (strstr($address, ':') && substr_count($address, '.') == 3) {
+                [$address] = explode(':', $address);
+            }
+            return $address;
+        }
+
+        public function onOpen(ConnectionInterface $conn)
+        {
+            if ($this->isBlocked($conn->remoteAddress)) {
+                return $conn->close();
+            }
+            return $this->_decorating->onOpen($conn);
+        }
+
+        public function onMessage(ConnectionInterface $from, $msg)
+        {
+            return $this->_decorating->onMessage($from, $msg);
+        }
+
+        public function onClose(ConnectionInterface $conn)
+        {
+            if (!$this->isBlocked($conn->remoteAddress)) {
+                $this->_decorating->onClose($conn);
+            }
+        }
+
+        public function onError(ConnectionInterface $conn, \Exception $e)
+        {
+            if (!$this->isBlocked($conn->remoteAddress)) {
+                $this->_decorating->onError($conn, $e);
+            }
+        }
+    }
+
     /** Ratchet's EchoServer: every message back to its sender (as text). */
     class EchoServer implements MessageComponentInterface
     {
@@ -176,8 +228,28 @@ namespace Ratchet\Server {
     }
 }
 
+namespace Wslab {
+    use Ratchet\ConnectionInterface;
+
+    /**
+     * What Ratchet's decorators (HttpServer, WsServer, OriginCheck) are
+     * here: components that hand every hook to the one they wrap, so that
+     * they are components wherever Ratchet takes one (`App::route`).
+     */
+    abstract class Decorator implements \Ratchet\MessageComponentInterface
+    {
+        /** The wrapped component. */
+        abstract public function inner();
+
+        public function onOpen(ConnectionInterface $conn) { $this->inner()->onOpen($conn); }
+        public function onMessage(ConnectionInterface $from, $msg) { $this->inner()->onMessage($from, $msg); }
+        public function onClose(ConnectionInterface $conn) { $this->inner()->onClose($conn); }
+        public function onError(ConnectionInterface $conn, \Exception $e) { $this->inner()->onError($conn, $e); }
+    }
+}
+
 namespace Ratchet\Http {
-    class HttpServer
+    class HttpServer extends \Wslab\Decorator
     {
         public $_httpServer;
 
@@ -185,11 +257,35 @@ namespace Ratchet\Http {
         {
             $this->_httpServer = $component;
         }
+
+        public function inner() { return $this->_httpServer; }
+    }
+
+    /** Ratchet's Origin check: wslab's `--allow-origin` does it, before the upgrade (403). */
+    class OriginCheck extends \Wslab\Decorator
+    {
+        public $allowedOrigins = [];
+        protected $_component;
+
+        public function __construct($component, array $allowed = [])
+        {
+            $this->_component = $component;
+            $this->allowedOrigins = $allowed;
+            fwrite(STDERR, "wslab: OriginCheck does not check here; start wslab with --allow-origin instead\n");
+        }
+
+        public function inner() { return $this->_component; }
     }
 }
 
 namespace Ratchet\WebSocket {
-    class WsServer
+    /** A component that names the subprotocols it speaks (wslab does not negotiate them). */
+    interface WsServerInterface
+    {
+        function getSubProtocols();
+    }
+
+    class WsServer extends \Wslab\Decorator
     {
         public $component;
 
@@ -197,6 +293,8 @@ namespace Ratchet\WebSocket {
         {
             $this->component = $component;
         }
+
+        public function inner() { return $this->component; }
 
         public function enableKeepAlive($loop, $interval = 30)
         {
@@ -301,8 +399,13 @@ namespace Wslab {
         {
             if (!$this->closed) {
                 $this->closed = true;
+                $code = (int) $code;
+                if (!(($code >= 1000 && $code <= 1003) || ($code >= 1007 && $code <= 1011) || ($code >= 3000 && $code <= 4999))) {
+                    fwrite(STDERR, "wslab: close code $code cannot be sent (RFC 6455); closing client {$this->resourceId} with 1000\n");
+                    $code = 1000;
+                }
                 Runtime::flush();
-                Runtime::write(['type' => 'close', 'id' => $this->resourceId, 'code' => (int) $code]);
+                Runtime::write(['type' => 'close', 'id' => $this->resourceId, 'code' => $code]);
             }
         }
     }
@@ -470,7 +573,10 @@ namespace Wslab {
         public static function send_out()
         {
             if (self::$out !== '') {
-                fwrite(STDOUT, self::$out);
+                // The newline first ends whatever the app wrote to STDOUT itself
+                // (fwrite(STDOUT, ...) with no newline): it becomes a line of its
+                // own, which wslab logs, instead of spoiling the first command.
+                fwrite(STDOUT, "\n" . self::$out);
                 fflush(STDOUT);
                 self::$out = '';
             }
@@ -515,18 +621,13 @@ namespace Wslab {
             self::$pending = [];
         }
 
-        /** Unwraps HttpServer and WsServer down to the app's component. */
+        /** Unwraps HttpServer, WsServer and OriginCheck down to the app's component. */
         private static function component($app)
         {
-            while (true) {
-                if ($app instanceof \Ratchet\Http\HttpServer) {
-                    $app = $app->_httpServer;
-                } elseif ($app instanceof \Ratchet\WebSocket\WsServer) {
-                    $app = $app->component;
-                } else {
-                    return $app;
-                }
+            while ($app instanceof Decorator) {
+                $app = $app->inner();
             }
+            return $app;
         }
 
         /** Runs one hook as Ratchet does: an \Exception goes to onError. */
@@ -559,7 +660,11 @@ namespace Wslab {
             self::$none = self::$data = new \stdClass();
             self::write(['type' => 'hello', 'version' => 1]);
             self::send_out();
-            register_shutdown_function([self::class, 'send_out']); // a hook that calls exit()
+            // A hook that calls exit(): what it sent still goes out.
+            register_shutdown_function(function () {
+                self::flush();
+                self::send_out();
+            });
             $loop = Loop::get();
             while (!$loop->stopped) {
                 if ($loop->busy()) {

@@ -10,6 +10,8 @@ use wslab::Server;
 
 /// wslab's Ratchet classes, written into a project by `wslab ratchet DIR`.
 const RATCHET_PHP: &str = include_str!("../php/Ratchet.php");
+/// What marks a `vendor/autoload.php` as wslab's (one it may write again).
+const WRITTEN_BY: &str = "Written by `wslab ratchet`";
 
 fn main() -> ExitCode {
     limit_malloc_arenas();
@@ -86,24 +88,39 @@ fn run(config: Config) -> wslab::Result<()> {
 /// project, with wslab's Ratchet classes: `DIR/vendor/autoload.php` loads
 /// them and the PSR-4 autoload map of `DIR/composer.json`.
 fn ratchet(args: &[String]) -> Result<String, String> {
-    let [dir] = args else { return Err("usage: wslab ratchet DIR (the folder of your server.php)".into()) };
+    let [dir] = args else {
+        return Err(
+            "usage: wslab ratchet DIR (your project's folder: where its composer.json is, or its server.php)"
+                .into(),
+        );
+    };
     let dir = std::path::Path::new(dir);
     if !dir.is_dir() {
         return Err(format!("{}: not a folder", dir.display()));
     }
     let vendor = dir.join("vendor");
+    let autoload = vendor.join("autoload.php");
+    // Composer's own autoloader loads the project's other packages too: never replace it.
+    if std::fs::read_to_string(&autoload).is_ok_and(|text| !text.contains(WRITTEN_BY)) {
+        return Err(format!(
+            "{} is not wslab's (Composer's, most likely): replacing it would stop the project's other \
+             packages from loading; move vendor/ aside (mv vendor vendor.composer) or use a copy of the project",
+            autoload.display()
+        ));
+    }
     let write = |path: std::path::PathBuf, text: &str| {
         std::fs::write(&path, text).map_err(|e| format!("{}: {e}", path.display()))
     };
     std::fs::create_dir_all(vendor.join("wslab")).map_err(|e| format!("{}: {e}", vendor.display()))?;
     write(vendor.join("wslab").join("Ratchet.php"), RATCHET_PHP)?;
-    let autoload = vendor.join("autoload.php");
     write(
         autoload.clone(),
-        "<?php\n// Written by `wslab ratchet`: Ratchet 0.4's classes from wslab, then this\n\
-         // project's own PSR-4 autoload map (composer.json).\n\
-         require_once __DIR__ . '/wslab/Ratchet.php';\n\
-         \\Wslab\\Autoload::project(dirname(__DIR__));\n",
+        &format!(
+            "<?php\n// {WRITTEN_BY}: Ratchet 0.4's classes from wslab, then this\n\
+             // project's own PSR-4 autoload map (composer.json).\n\
+             require_once __DIR__ . '/wslab/Ratchet.php';\n\
+             \\Wslab\\Autoload::project(dirname(__DIR__));\n"
+        ),
     )?;
     Ok(autoload.display().to_string())
 }

@@ -90,8 +90,9 @@ pub fn parse(line: &str) -> Result<Command, String> {
             let id = id("id").ok_or("close needs an \"id\"")?;
             let code = match value.get("code").and_then(Value::as_u64) {
                 None => 1000,
-                Some(c @ (1000 | 1001 | 1008 | 1011 | 3000..=4999)) => c as u16,
-                Some(c) => return Err(format!("close code {c}: use 1000, 1001, 1008, 1011 or 3000-4999")),
+                // What RFC 6455 lets an endpoint send (1004-1006 and 1015 are never sent).
+                Some(c @ (1000..=1003 | 1007..=1011 | 3000..=4999)) => c as u16,
+                Some(c) => return Err(format!("close code {c}: use 1000-1003, 1007-1011 or 3000-4999")),
             };
             let reason = value.get("reason").and_then(Value::as_str).unwrap_or("").to_string();
             Ok(Command::Close { id, code, reason })
@@ -202,6 +203,10 @@ mod tests {
             Ok(Command::Close { id: 5, code: 1000, reason: String::new() })
         );
         assert!(parse(r#"{"type":"close","id":5,"code":1005}"#).is_err());
+        assert_eq!(
+            parse(r#"{"type":"close","id":5,"code":1003}"#),
+            Ok(Command::Close { id: 5, code: 1003, reason: String::new() })
+        );
         assert_eq!(parse(r#"{"type":"hello","version":1}"#), Ok(Command::Hello(1)));
         assert!(parse("not json").unwrap_err().starts_with("not JSON"));
         assert!(parse(r#"{"type":"fly"}"#).unwrap_err().contains("unknown command"));
