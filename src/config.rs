@@ -92,6 +92,8 @@ impl Default for Config {
 /// `--root-app` when none is given: the rooms app's lobby (optional: a
 /// server without the rooms app simply has no root app).
 pub const DEFAULT_ROOT_APP: &str = "lobby";
+/// The inspector's WebSocket path, which no `--app` may take while it is on.
+pub const INSPECT_PATH: &str = "/ws/inspect";
 
 /// What `wslab --help` prints, with the `--root-app` choices (the apps'
 /// registrations' root names).
@@ -251,6 +253,19 @@ impl Config {
         if config.tls_cert.is_some() != config.tls_key.is_some() {
             return Err(Error::Usage("--tls-cert and --tls-key go together".into()));
         }
+        for (i, script) in config.scripts.iter().enumerate() {
+            if config.scripts[..i].iter().any(|s| s.path == script.path) {
+                return Err(Error::Usage(format!(
+                    "--app {}: that path is given twice; one app per path",
+                    script.path
+                )));
+            }
+            if script.path == INSPECT_PATH && config.inspect {
+                return Err(Error::Usage(format!(
+                    "--app {INSPECT_PATH}: that path is the inspector's; use another one (or --no-inspect)"
+                )));
+            }
+        }
         Ok(Command::Run(Box::new(config)))
     }
 }
@@ -320,6 +335,9 @@ mod tests {
         assert_eq!(c.ping_interval, Duration::from_millis(500));
         assert_eq!(c.allow_origins, vec!["http://a".to_string()]);
         assert!(Config::from_args(["--nope"]).is_err());
+        assert!(Config::from_args(["--app", "/c=php a.php", "--app", "/c=php b.php"]).is_err());
+        assert!(Config::from_args(["--app", "/ws/inspect=php a.php"]).is_err());
+        assert_eq!(run(&["--no-inspect", "--app", "/ws/inspect=php a.php"]).scripts.len(), 1);
         assert!(Config::from_args(["--port"]).is_err());
         // --root-app is checked against the mounted apps at start (Server::start).
         assert!(matches!(Config::from_args(["--root-app", "x"]), Ok(Command::Run(c)) if c.root_app == "x"));

@@ -215,7 +215,7 @@ impl Server {
     pub fn start(self) -> Result<Running> {
         let Server { mut config, mut apps, on_listening } = self;
         let inspect_app = config.inspect.then(|| {
-            apps.push(Registration::new("inspect", "/ws/inspect", Viewers));
+            apps.push(Registration::new("inspect", crate::config::INSPECT_PATH, Viewers));
             apps.len() - 1
         });
         let mut routes = Routes::default();
