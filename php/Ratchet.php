@@ -643,8 +643,11 @@ namespace Wslab {
                 }
             } catch (\Throwable $e) {
                 // Ratchet would die here; the other clients deserve better.
-                fwrite(STDERR, "uncaught " . get_class($e) . " for client {$conn->resourceId}: $e\n");
+                // A warning in wslab's log (stderr lines are info), then the whole trace on stderr.
                 self::flush();
+                self::write(['type' => 'log', 'level' => 'warn', 'message' => "uncaught " . get_class($e)
+                    . " for client {$conn->resourceId}, closed with 1011: {$e->getMessage()} in {$e->getFile()}:{$e->getLine()}"]);
+                fwrite(STDERR, "uncaught " . get_class($e) . " for client {$conn->resourceId}: $e\n");
                 $conn->close(1011);
             }
             self::flush();
