@@ -85,7 +85,13 @@ pub fn parse(line: &str) -> Result<Command, String> {
             .ok_or("send needs \"to\": a client id or a list of them")?;
             Ok(Command::Send { to, message: payload(&value)? })
         }
-        "broadcast" => Ok(Command::Broadcast { message: payload(&value)?, except: id("except") }),
+        "broadcast" => {
+            let except = match value.get("except") {
+                None | Some(Value::Null) => None,
+                Some(v) => Some(v.as_u64().ok_or("broadcast's \"except\" must be a client id")?),
+            };
+            Ok(Command::Broadcast { message: payload(&value)?, except })
+        }
         "close" => {
             let id = id("id").ok_or("close needs an \"id\"")?;
             let code = match value.get("code").and_then(Value::as_u64) {
@@ -203,6 +209,7 @@ mod tests {
             Ok(Command::Close { id: 5, code: 1000, reason: String::new() })
         );
         assert!(parse(r#"{"type":"close","id":5,"code":1005}"#).is_err());
+        assert!(parse(r#"{"type":"broadcast","text":"x","except":"a"}"#).is_err(), "not to everyone instead");
         assert_eq!(
             parse(r#"{"type":"close","id":5,"code":1003}"#),
             Ok(Command::Close { id: 5, code: 1003, reason: String::new() })
