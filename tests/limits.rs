@@ -325,3 +325,18 @@ fn a_panic_in_a_client_thread_never_leaks_the_client() {
     let status = support::http(child.addr(), "GET /api/status HTTP/1.1\r\nHost: x\r\n\r\n").json();
     assert_eq!(status["connections"]["chat"], 1);
 }
+
+#[test]
+fn a_burst_of_small_messages_in_one_write_all_come_back() {
+    // A student's loop of 3,000 sends: three times --outbox-size in one
+    // round, which a reading client's socket takes at once.
+    let server = TestServer::start();
+    let mut ws = raw_ws(server.addr, "/ws/echo");
+    let burst: Vec<u8> = (0..3000u32).flat_map(|n| client_frame(1, (n % 100).to_string().as_bytes())).collect();
+    ws.write_all(&burst).unwrap();
+    for n in 0..3000u32 {
+        let frame = read_frame(&mut ws).expect("an echo, not the end");
+        assert_eq!(frame.opcode, 1, "echo {n} is a text frame, not a close");
+        assert_eq!(frame.payload, (n % 100).to_string().into_bytes(), "echo {n}");
+    }
+}
