@@ -235,3 +235,29 @@ fn for_a_script_app_the_lines_exchanged_with_the_child_are_shown() {
     assert!(got.iter().any(|f| f["dir"] == "in" && f["text"] == "hi"));
     assert!(got.iter().any(|f| f["dir"] == "out" && f["text"] == "echo:hi"));
 }
+
+#[test]
+fn on_this_machine_another_sites_page_needs_the_token_too() {
+    // A browser on the lab machine runs any site's page, and WebSockets are
+    // not bound by the same-origin policy: only this server's own page may
+    // skip the token.
+    let server = TestServer::start();
+    let upgrade = |origin: &str, host: &str| {
+        let request = format!(
+            "GET /ws/inspect HTTP/1.1\r\nHost: {host}\r\nOrigin: {origin}\r\nUpgrade: websocket\r\n\
+             Connection: Upgrade\r\nSec-WebSocket-Key: dGhlIHNhbXBsZSBub25jZQ==\r\nSec-WebSocket-Version: 13\r\n\r\n"
+        );
+        // The status line only: a 101 stays open.
+        let mut socket = std::net::TcpStream::connect(server.addr).unwrap();
+        socket.set_read_timeout(Some(support::WAIT)).unwrap();
+        std::io::Write::write_all(&mut socket, request.as_bytes()).unwrap();
+        let mut status = String::new();
+        std::io::BufRead::read_line(&mut std::io::BufReader::new(socket), &mut status).unwrap();
+        status.split(' ').nth(1).unwrap_or("").to_string()
+    };
+    let own = format!("127.0.0.1:{}", server.addr.port());
+    assert_eq!(upgrade(&format!("http://{own}"), &own), "101", "the inspector's own page");
+    assert_eq!(upgrade("http://evil.example", &own), "403", "another site's page");
+    let rebound = format!("rebound.example:{}", server.addr.port());
+    assert_eq!(upgrade(&format!("http://{rebound}"), &rebound), "403", "a name rebound to 127.0.0.1");
+}

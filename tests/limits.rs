@@ -332,7 +332,8 @@ fn a_burst_of_small_messages_in_one_write_all_come_back() {
     // round, which a reading client's socket takes at once.
     let server = TestServer::start();
     let mut ws = raw_ws(server.addr, "/ws/echo");
-    let burst: Vec<u8> = (0..3000u32).flat_map(|n| client_frame(1, (n % 100).to_string().as_bytes())).collect();
+    let burst: Vec<u8> =
+        (0..3000u32).flat_map(|n| client_frame(1, (n % 100).to_string().as_bytes())).collect();
     ws.write_all(&burst).unwrap();
     for n in 0..3000u32 {
         let frame = read_frame(&mut ws).expect("an echo, not the end");

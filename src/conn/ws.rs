@@ -77,8 +77,9 @@ pub(crate) fn upgrade(
             .target()
             .split_once('?')
             .and_then(|(_, q)| q.split('&').find_map(|pair| pair.strip_prefix("token=")));
-        if !access::allowed(peer.ip(), token, &inspect.token) {
-            warn!("{peer}: inspector refused (not this machine, and no valid token)");
+        if !access::allowed(peer.ip(), req.header("origin"), req.header("host"), token, &inspect.token) {
+            let origin = req.header("origin").unwrap_or("none");
+            warn!("{peer}: inspector refused (origin {origin}: not this server's own page on this machine, and no valid token)");
             return send_and_close(stream, &Response::text(403, access::REFUSED)).map(|()| None);
         }
     }
