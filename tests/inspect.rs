@@ -261,3 +261,37 @@ fn on_this_machine_another_sites_page_needs_the_token_too() {
     let rebound = format!("rebound.example:{}", server.addr.port());
     assert_eq!(upgrade(&format!("http://{rebound}"), &rebound), "403", "a name rebound to 127.0.0.1");
 }
+
+#[test]
+fn a_flood_of_watches_gets_few_replays_and_the_last_one_wins() {
+    let server = TestServer::start();
+    let mut viewer = server.ws("/ws/inspect");
+    viewer.recv_json();
+    let mut a = server.ws("/ws/echo");
+    let mut b = server.ws("/ws/echo");
+    a.send("a");
+    a.recv_text();
+    b.send("b");
+    b.recv_text();
+    let id_a = listed(&mut viewer, |c| c["app"] == "echo")["id"].clone();
+    let id_b = listed(&mut viewer, |c| c["app"] == "echo" && c["id"] != id_a)["id"].clone();
+    // 200 watches at once, ending on b: each would build a replay on the dispatcher.
+    for n in 0..200 {
+        let target = if n % 2 == 0 { &id_a } else { &id_b };
+        viewer.send_json(json!({"type": "watch", "client": target}));
+    }
+    let (mut replays, mut last, mut ticks) = (0, Value::Null, 0);
+    while ticks < 3 {
+        let message = viewer.recv_json();
+        match message["type"].as_str() {
+            Some("frames") if message["replace"] == true => {
+                replays += 1;
+                last = message["client"].clone();
+            }
+            Some("tick") => ticks += 1,
+            _ => {}
+        }
+    }
+    assert!(replays <= 4, "{replays} replays for 200 watches");
+    assert_eq!(last, id_b, "the latest watch is the one that holds");
+}

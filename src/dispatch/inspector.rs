@@ -9,7 +9,7 @@
 //! With no viewer, none of this runs: no tick, no tap on, no copy.
 
 use std::collections::{HashMap, VecDeque};
-use std::time::Instant;
+use std::time::{Duration, Instant};
 
 use crossbeam_channel::{bounded, Receiver, Sender};
 use serde_json::{json, Map, Value};
@@ -31,6 +31,10 @@ const CLOSED_MAX: usize = 500;
 const LIST_MAX: usize = 500;
 /// Records waiting for the dispatcher before taps drop (and count) them.
 const RECORD_QUEUE: usize = 16 * 1024;
+/// The least time between two watches of one viewer: each sends the frames
+/// kept so far again (up to a few MiB of JSON, built on the dispatcher), so
+/// a flood of watches would hold up every client.
+const WATCH_EVERY: Duration = Duration::from_millis(100);
 
 /// The app slot of `/ws/inspect`: its hooks do nothing, the dispatcher
 /// hands its clients' events to the [`Inspector`].
@@ -56,6 +60,11 @@ pub(crate) struct Inspector {
     records_tx: Sender<Record>,
     /// Each viewer and the client it watches.
     viewers: HashMap<ClientId, Option<ClientId>>,
+    /// When each viewer's last watch was taken.
+    watched_at: HashMap<ClientId, Instant>,
+    /// Watches that came too soon after the last one: the latest of each
+    /// viewer, taken at the next tick.
+    deferred: HashMap<ClientId, ClientId>,
     /// The frames kept for each watched client, as JSON.
     rings: HashMap<ClientId, VecDeque<Value>>,
     /// The samples of the plots, oldest first.
@@ -80,6 +89,8 @@ impl Inspector {
             switch,
             records_tx,
             viewers: HashMap::new(),
+            watched_at: HashMap::new(),
+            deferred: HashMap::new(),
             rings: HashMap::new(),
             history: VecDeque::new(),
             closed: VecDeque::new(),
@@ -136,15 +147,17 @@ impl Inspector {
                 let Some(target) = command["client"].as_u64() else {
                     return reply_error(hub, id, "watch needs a \"client\" id");
                 };
-                let watchable = hub.info(target).map(|info| info.app != self.app);
-                match watchable {
-                    Some(true) => self.watch(hub, id, target),
-                    Some(false) => reply_error(hub, id, "inspector clients cannot be watched"),
-                    None if self.rings.contains_key(&target) => self.watch(hub, id, target),
-                    None => reply_error(hub, id, &format!("no client {target}")),
+                // Not too often, and once the last one's frames were read: the
+                // latest of those that come sooner is taken at the next tick.
+                if self.may_watch(hub, id) {
+                    self.deferred.remove(&id);
+                    self.take_watch(hub, id, target);
+                } else {
+                    self.deferred.insert(id, target);
                 }
             }
             Some("unwatch") => {
+                self.deferred.remove(&id);
                 if let Some(old) = self.viewers.insert(id, None).flatten() {
                     self.let_go(hub, old);
                 }
@@ -154,6 +167,25 @@ impl Inspector {
                 id,
                 "unknown command: use {\"type\":\"watch\",\"client\":ID} or {\"type\":\"unwatch\"}",
             ),
+        }
+    }
+
+    /// Whether `viewer` may have a watch now: [`WATCH_EVERY`] after its
+    /// last one, whose frames its socket has taken.
+    fn may_watch(&self, hub: &mut Hub, viewer: ClientId) -> bool {
+        let recent = self.watched_at.get(&viewer).is_some_and(|at| at.elapsed() < WATCH_EVERY);
+        !recent && hub.writer(viewer).is_none_or(|w| w.backlog() <= 2)
+    }
+
+    /// Takes `viewer`'s watch of `target`, or says why not.
+    fn take_watch(&mut self, hub: &mut Hub, viewer: ClientId, target: ClientId) {
+        self.watched_at.insert(viewer, Instant::now());
+        let watchable = hub.info(target).map(|info| info.app != self.app);
+        match watchable {
+            Some(true) => self.watch(hub, viewer, target),
+            Some(false) => reply_error(hub, viewer, "inspector clients cannot be watched"),
+            None if self.rings.contains_key(&target) => self.watch(hub, viewer, target),
+            None => reply_error(hub, viewer, &format!("no client {target}")),
         }
     }
 
@@ -194,6 +226,8 @@ impl Inspector {
 
     /// A viewer left.
     pub(crate) fn viewer_close(&mut self, hub: &mut Hub, id: ClientId) {
+        self.watched_at.remove(&id);
+        self.deferred.remove(&id);
         if let Some(Some(watched)) = self.viewers.remove(&id) {
             self.let_go(hub, watched);
         }
@@ -270,6 +304,12 @@ impl Inspector {
     /// Once a second while a viewer is connected: a sample, the client
     /// list and the new log lines, to every viewer.
     pub(crate) fn tick(&mut self, hub: &mut Hub, names: &[String]) {
+        let ready: Vec<(ClientId, ClientId)> =
+            self.deferred.iter().map(|(&v, &t)| (v, t)).filter(|&(v, _)| self.may_watch(hub, v)).collect();
+        for (viewer, target) in ready {
+            self.deferred.remove(&viewer);
+            self.take_watch(hub, viewer, target);
+        }
         let now = self.now_ms();
         let mut connections = Map::new();
         for (app, name) in names.iter().enumerate() {
