@@ -669,3 +669,27 @@ fn binary_messages_from_browsers_are_refused() {
     ws.send(Message::binary(b"{\"opcode\":\"note\"}".to_vec()));
     assert!(error_text(&ws.recv_json()).contains("binary"));
 }
+
+#[test]
+fn a_post_that_expects_100_continue_gets_it_before_it_sends_the_body() {
+    let server = TestServer::start();
+    let body = json!({"opcode": "broadcast", "text": "x".repeat(2000)}).to_string();
+    let mut socket = TcpStream::connect(server.addr).unwrap();
+    socket.set_read_timeout(Some(WAIT)).unwrap();
+    // What curl sends for a body over 1 KiB: the head, then it waits.
+    write!(
+        socket,
+        "POST /api/relay HTTP/1.1\r\nHost: test\r\nContent-Type: application/json\r\nContent-Length: {}\r\nExpect: 100-continue\r\n\r\n",
+        body.len()
+    )
+    .unwrap();
+    let mut reader = BufReader::new(socket.try_clone().unwrap());
+    let mut line = String::new();
+    reader.read_line(&mut line).unwrap();
+    assert_eq!(line, "HTTP/1.1 100 Continue\r\n");
+    reader.read_line(&mut line).unwrap();
+    socket.write_all(body.as_bytes()).unwrap();
+    line.clear();
+    reader.read_line(&mut line).unwrap();
+    assert!(line.starts_with("HTTP/1.1 200 "), "{line}");
+}

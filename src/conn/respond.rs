@@ -83,6 +83,10 @@ fn read_body(
         ));
     }
     let mut body = already[..already.len().min(length)].to_vec();
+    if body.len() < length && req.header_has("expect", "100-continue") {
+        // curl and PHP's clients wait for this (curl a second) before they send the body.
+        let _ = io::Write::write_all(stream, b"HTTP/1.1 100 Continue\r\n\r\n");
+    }
     let deadline = Instant::now() + timeout;
     let mut chunk = [0u8; 8192];
     while body.len() < length {
