@@ -729,6 +729,11 @@ mod tests {
         assert_eq!(path, data_file);
         assert!(message.contains("\"gone\""), "{message}");
 
+        // A byte order mark (Windows editors) is no error.
+        let list = dir.0.join("bom.json");
+        fs::write(&list, "\u{feff}[{\"id\":\"a\",\"title\":\"A\",\"capacity\":1}]").unwrap();
+        assert_eq!(load_workshops(&list).unwrap()[0].id, "a");
+
         // With a workshops file, the list is.
         let list = dir.0.join("workshops.json");
         fs::write(&list, br#"[{"id":"a","title":"A","capacity":1}]"#).unwrap();

@@ -79,7 +79,9 @@ pub fn sample_workshops() -> Vec<Workshop> {
 pub fn load_workshops(path: &Path) -> Result<Vec<Workshop>> {
     let bad = |message: String| Error::File { path: path.to_path_buf(), message };
     let bytes = fs::read(path).map_err(|e| bad(format!("cannot read the workshops file: {e}")))?;
-    let workshops: Vec<Workshop> = serde_json::from_slice(&bytes).map_err(|e| {
+    // Windows editors begin a UTF-8 file with a byte order mark.
+    let json = bytes.strip_prefix("\u{feff}".as_bytes()).unwrap_or(&bytes);
+    let workshops: Vec<Workshop> = serde_json::from_slice(json).map_err(|e| {
         bad(format!("not a valid workshops file (a JSON list of {{\"id\",\"title\",\"capacity\"}}): {e}"))
     })?;
     let mut seen = HashSet::new();
