@@ -315,25 +315,12 @@ impl Writer {
                 n_slices += 1;
             }
             let slices = &slices[..n_slices];
-            let Some(mut n) =
-                self.send_once(state, |socket| socket.send_vectored_with_flags(slices, SEND_FLAGS))
+            let Some(n) = self.send_once(state, |socket| socket.send_vectored_with_flags(slices, SEND_FLAGS))
             else {
                 return (count, 0);
             };
             let full = n == total;
-            for unit in units.clone().skip(done) {
-                let left = unit.len() - offset;
-                if n < left {
-                    offset += n;
-                    break;
-                }
-                n -= left;
-                done += 1;
-                offset = 0;
-                if n == 0 {
-                    break;
-                }
-            }
+            step(units.clone(), &mut done, &mut offset, n);
             if !full {
                 break; // the socket is full
             }
@@ -588,6 +575,25 @@ fn end_stream(state: &mut State) {
     state.fin = true;
 }
 
+/// Moves the place (`done` units wholly, `offset` bytes of the next) on by
+/// `n` bytes through `units`, the same units it counts from.
+#[inline]
+fn step<'a>(units: impl Iterator<Item = &'a Bytes>, done: &mut usize, offset: &mut usize, mut n: usize) {
+    for unit in units.skip(*done) {
+        let left = unit.len() - *offset;
+        if n < left {
+            *offset += n;
+            return;
+        }
+        n -= left;
+        *done += 1;
+        *offset = 0;
+        if n == 0 {
+            return;
+        }
+    }
+}
+
 /// Takes `n` sent bytes off the front of the pending units.
 fn advance(state: &mut State, mut n: usize) {
     while n > 0 {
@@ -662,7 +668,7 @@ fn encrypt<'a>(tls: &mut TlsSession, units: impl Iterator<Item = &'a Bytes> + Cl
             break; // all of it taken
         }
         // rustls takes plaintext only up to its buffer limit: encrypt, drain, go on.
-        let mut taken = tls.writer().write_vectored(&slices).unwrap_or(0);
+        let taken = tls.writer().write_vectored(&slices).unwrap_or(0);
         while tls.wants_write() {
             if tls.write_tls(&mut out).is_err() {
                 break;
@@ -671,16 +677,7 @@ fn encrypt<'a>(tls: &mut TlsSession, units: impl Iterator<Item = &'a Bytes> + Cl
         if taken == 0 {
             break; // the session takes nothing more (it failed)
         }
-        for unit in units.clone().skip(done) {
-            let left = unit.len() - offset;
-            if taken < left {
-                offset += taken;
-                break;
-            }
-            taken -= left;
-            done += 1;
-            offset = 0;
-        }
+        step(units.clone(), &mut done, &mut offset, taken);
     }
     Bytes::from(out)
 }
