@@ -116,8 +116,8 @@ Options:
   --workshops FILE          JSON list of {\"id\",\"title\",\"capacity\"} [default: built-in sample]
   --root-app APP            app on ws://host:port/: {ROOT_APPS} [default: lobby]
   --log-level LEVEL         error, warn, info, debug, trace [default: info]
-  --app PATH=COMMAND        run COMMAND as a script app on PATH (/ is the root app), repeatable;
-                            it talks JSON lines on stdin/stdout (docs/scripts.md)
+  --app PATH=COMMAND        run COMMAND as a script app on PATH (/ is the root app), repeatable,
+                            one per path; it talks JSON lines on stdin/stdout (docs/scripts.md)
 
 Limits (durations: 10s, 500ms; sizes: 1048576, 64KiB, 16MiB):
   --max-connections N       connections at once; beyond it HTTP 503 [default: 15000]
@@ -133,7 +133,8 @@ Limits (durations: 10s, 500ms; sizes: 1048576, 64KiB, 16MiB):
                             and /api/* answers CORS (preflight OPTIONS too) for these [default: any, no CORS]
 
 Inspector (/inspect.html: every client, every frame, the log; docs/inspector.md):
-  --inspect-token TOKEN     token other machines need (…/inspect.html#token=TOKEN) [default: random, printed at start]
+  --inspect-token TOKEN     token other machines and sites need (…/inspect.html#token=TOKEN; 8 or more of
+                            A-Z a-z 0-9 - _) [default: random, printed at start]
   --no-inspect              turn the inspector off
 
 TLS (a build with `--features tls`, as `make run-tls` does):
