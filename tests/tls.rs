@@ -19,23 +19,16 @@ use tungstenite::{Message, WebSocket};
 
 type Tls = rustls::StreamOwned<rustls::ClientConnection, TcpStream>;
 
-/// A self-signed certificate for localhost and 127.0.0.1, made with openssl.
+/// A self-signed certificate for localhost, 127.0.0.1 and this machine:
+/// the one `make cert` makes.
 fn make_cert(dir: &Path) -> (std::path::PathBuf, std::path::PathBuf) {
-    let (cert, key) = (dir.join("cert.pem"), dir.join("key.pem"));
-    let ok = Command::new("openssl")
-        .args(["req", "-x509", "-newkey", "ec", "-pkeyopt", "ec_paramgen_curve:prime256v1", "-nodes"])
-        .args(["-days", "2", "-subj", "/CN=localhost"])
-        .args(["-addext", "subjectAltName=DNS:localhost,IP:127.0.0.1"])
-        .args(["-addext", "basicConstraints=critical,CA:FALSE"])
-        .args(["-addext", "extendedKeyUsage=serverAuth"])
-        .arg("-keyout")
-        .arg(&key)
-        .arg("-out")
-        .arg(&cert)
+    let ok = Command::new("sh")
+        .arg(concat!(env!("CARGO_MANIFEST_DIR"), "/.ci/make-cert.sh"))
+        .arg(dir)
         .output()
-        .expect("openssl");
+        .expect("sh .ci/make-cert.sh");
     assert!(ok.status.success(), "{}", String::from_utf8_lossy(&ok.stderr));
-    (cert, key)
+    (dir.join("cert.pem"), dir.join("key.pem"))
 }
 
 fn tls_server() -> (TestServer, TempDir, Arc<rustls::ClientConfig>) {

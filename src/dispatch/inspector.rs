@@ -172,7 +172,7 @@ impl Inspector {
 
     /// Whether `viewer` may have a watch now: [`WATCH_EVERY`] after its
     /// last one, whose frames its socket has taken.
-    fn may_watch(&self, hub: &mut Hub, viewer: ClientId) -> bool {
+    fn may_watch(&self, hub: &Hub, viewer: ClientId) -> bool {
         let recent = self.watched_at.get(&viewer).is_some_and(|at| at.elapsed() < WATCH_EVERY);
         !recent && hub.writer(viewer).is_none_or(|w| w.backlog() <= 2)
     }

@@ -935,16 +935,12 @@ mod tests {
         let dir = std::env::temp_dir().join(format!("wslab-unit-writer-tls-{}", std::process::id()));
         std::fs::create_dir_all(&dir).unwrap();
         let (cert, key) = (dir.join("cert.pem"), dir.join("key.pem"));
-        let made = std::process::Command::new("openssl")
-            .args(["req", "-x509", "-newkey", "ec", "-pkeyopt", "ec_paramgen_curve:prime256v1", "-nodes"])
-            .args(["-days", "1", "-subj", "/CN=localhost", "-addext", "subjectAltName=DNS:localhost"])
-            .args(["-addext", "basicConstraints=critical,CA:FALSE", "-addext", "extendedKeyUsage=serverAuth"])
-            .arg("-keyout")
-            .arg(&key)
-            .arg("-out")
-            .arg(&cert)
+        // The certificate `make cert` makes (for localhost and this machine).
+        let made = std::process::Command::new("sh")
+            .arg(concat!(env!("CARGO_MANIFEST_DIR"), "/.ci/make-cert.sh"))
+            .arg(&dir)
             .output()
-            .expect("openssl");
+            .expect("sh .ci/make-cert.sh");
         assert!(made.status.success(), "{}", String::from_utf8_lossy(&made.stderr));
         let config = crate::tls::load(&cert, &key).unwrap();
         let mut roots = rustls::RootCertStore::empty();
