@@ -736,13 +736,17 @@ namespace Wslab {
                 switch ($event['type']) {
                     case 'open':
                         $component = $components[$event['path']] ?? $components[''] ?? null;
-                        $query = [];
-                        foreach ($event['query'] as [$k, $v]) {
-                            $query[] = rawurlencode($k) . ($v === '' ? '' : '=' . rawurlencode($v));
+                        $query = $event['query_string'] ?? null;
+                        if (!is_string($query)) {
+                            $pairs = [];
+                            foreach ($event['query'] as [$k, $v]) {
+                                $pairs[] = rawurlencode($k) . ($v === '' ? '' : '=' . rawurlencode($v));
+                            }
+                            $query = implode('&', $pairs);
                         }
                         $peer = $event['peer'];
                         $host = preg_replace('/^\[?(.*?)\]?:\d+$/', '$1', $peer);
-                        $request = new Request(new Uri($event['path'], implode('&', $query)), (array) $event['headers']);
+                        $request = new Request(new Uri($event['path'], $query), (array) $event['headers']);
                         $conn = new Connection($id, $host, $request);
                         if ($component === null) {
                             fwrite(STDERR, "no route for {$event['path']}; closing client $id\n");

@@ -71,7 +71,7 @@ use Ratchet\MessageComponentInterface;
 class Shout implements MessageComponentInterface {
     public function onOpen(ConnectionInterface $conn) {
         $conn->send('path ' . $conn->httpRequest->getUri()->getPath() . ' agent ' . $conn->httpRequest->getHeaderLine('User-Agent')
-            . ' from ' . $conn->remoteAddress);
+            . ' query ' . $conn->httpRequest->getUri()->getQuery() . ' from ' . $conn->remoteAddress);
     }
     public function onMessage(ConnectionInterface $from, $msg) {
         if ($msg === 'throw') {
@@ -102,9 +102,11 @@ fn ratchet_app_routes_match_the_path_and_exceptions_reach_on_error() {
         "ratchet-routes",
         &[("/shout", dir.path(), "server.php"), ("/echo", dir.path(), "server.php")],
     );
-    let mut shout = server.ws("/shout");
+    let mut shout = server.ws("/shout?who=J%C3%BCrgen+K&t=a!b");
     let hello = shout.recv_text();
     assert!(hello.starts_with("path /shout agent "), "{hello}");
+    // The query string as the browser sent it, as guzzle's Uri keeps it.
+    assert!(hello.contains(" query who=J%C3%BCrgen+K&t=a!b from "), "{hello}");
     assert!(hello.ends_with("from 127.0.0.1"), "no port in remoteAddress: {hello}");
     shout.send("hi");
     assert_eq!(shout.recv_text(), "HI");

@@ -556,6 +556,7 @@ fn post_api_relay_needs_a_content_length_and_at_most_64_kib() {
     assert_eq!(r.json()["ok"], false);
     let r = server.get("/api/relay");
     assert_eq!(r.status, 405);
+    assert_eq!(r.header("allow").as_deref(), Some("POST"), "{}", r.head);
 }
 
 // ------------------------------------------------------ the example jobs

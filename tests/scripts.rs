@@ -97,6 +97,7 @@ fn every_event_reaches_the_child_and_every_command_is_carried_out() {
     assert_eq!(open["type"], "open");
     assert_eq!(open["path"], "/probe");
     assert_eq!(open["query"], json!([["name", "Ann Lee"], ["x", ""]]));
+    assert_eq!(open["query_string"], "name=Ann+Lee&x");
     assert!(open["peer"].as_str().unwrap().starts_with("127.0.0.1:"));
     assert!(open["id"].as_u64().is_some());
     let mut b = server.ws("/probe");

@@ -235,7 +235,9 @@ fn api_workshops_is_the_state_message() {
     assert_eq!(available(&r.json(), "rust-101"), 19);
 
     let post = server.raw(b"POST /api/workshops HTTP/1.1\r\nHost: t\r\nContent-Length: 2\r\n\r\n{}");
-    assert_eq!(support::parse_response(&post).status, 405);
+    let post = support::parse_response(&post);
+    assert_eq!(post.status, 405);
+    assert_eq!(post.header("allow").as_deref(), Some("GET, HEAD"), "{}", post.head);
 }
 
 #[test]

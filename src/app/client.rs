@@ -80,6 +80,8 @@ pub struct ClientInfo {
     /// The query string's pairs, percent-decoded, in order (`?name=ann&x`
     /// gives `("name", "ann")`, `("x", "")`).
     pub query: Vec<(String, String)>,
+    /// The query string as the request sent it, without the `?` (empty when none).
+    pub query_string: String,
     /// The headers of [`KEPT_HEADERS`] that the request had, names as listed there.
     pub headers: Vec<(String, String)>,
     /// The subprotocol the server chose (the first one offered), if any.
@@ -98,6 +100,7 @@ impl ClientInfo {
             path: String::new(),
             param: String::new(),
             query: Vec::new(),
+            query_string: String::new(),
             headers: Vec::new(),
             subprotocol: None,
             app: 0,

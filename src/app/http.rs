@@ -20,16 +20,24 @@ pub struct ApiResponse {
     pub status: u16,
     /// JSON body.
     pub body: Value,
+    /// The methods the route takes, sent as `Allow` (set by [`ApiResponse::wrong_method`]).
+    pub allow: Option<&'static str>,
 }
 
 impl ApiResponse {
     /// `200` with `body`.
     pub fn ok(body: Value) -> Self {
-        ApiResponse { status: 200, body }
+        ApiResponse { status: 200, body, allow: None }
     }
 
     /// `status` with `{"ok":false,"error":message}`.
     pub fn error(status: u16, message: &str) -> Self {
-        ApiResponse { status, body: serde_json::json!({"ok": false, "error": message}) }
+        ApiResponse { status, body: serde_json::json!({"ok": false, "error": message}), allow: None }
+    }
+
+    /// `405` for a method the route does not take, with `Allow: allow`
+    /// (`"GET, HEAD"`) and `{"ok":false,"error":message}`.
+    pub fn wrong_method(allow: &'static str, message: &str) -> Self {
+        ApiResponse { allow: Some(allow), ..ApiResponse::error(405, message) }
     }
 }

@@ -196,6 +196,7 @@ impl TestCtx {
         let (path, query) = path.split_once('?').unwrap_or((path, ""));
         info.path = path.to_string();
         info.query = parse_query(query);
+        info.query_string = query.to_string();
         self.add(info)
     }
 

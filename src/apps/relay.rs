@@ -208,7 +208,7 @@ impl App for Relay {
             return None;
         }
         if request.method != "POST" {
-            return Some(ApiResponse::error(405, "use POST with a JSON object as the body"));
+            return Some(ApiResponse::wrong_method("POST", "use POST with a JSON object as the body"));
         }
         let text = match std::str::from_utf8(&request.body) {
             Ok(text) => text.trim_matches([' ', '\t', '\r', '\n']),

@@ -28,7 +28,8 @@ enum Shape {
     /// A string: it ends at its closing quote.
     Str,
     /// A number or literal: it ends before the next delimiter (or at the end
-    /// of the stream), since `12` might still become `123`.
+    /// of the stream), since `12` might still become `123`; `true`, `false`
+    /// and `null` end at their last letter, since nothing can extend them.
     Scalar,
 }
 
@@ -131,6 +132,11 @@ impl Framer {
                 Shape::Scalar => {
                     if is_blank(b) || b"{}[],:\"".contains(&b) {
                         return Some(i);
+                    }
+                    // A client that waits for the reply before it writes on
+                    // (phpWebSocketServer's) must get it without another byte.
+                    if matches!(&self.buf[..=i], b"true" | b"false" | b"null") {
+                        return Some(i + 1);
                     }
                 }
                 Shape::Nested | Shape::Str if self.in_string => {
@@ -251,6 +257,22 @@ mod tests {
         assert_eq!(messages(&mut f, false), vec![msg("123")]);
         let mut f = Framer::new(b"7".to_vec());
         assert_eq!(messages(&mut f, true), vec![msg("7")]);
+        // A literal is complete at its last letter: no further byte is needed.
+        for literal in ["true", "false", "null"] {
+            let mut f = Framer::new(Vec::new());
+            for &b in literal.as_bytes() {
+                f.push(&[b]);
+                if f.buffered() < literal.len() {
+                    assert_eq!(messages(&mut f, false), vec![], "{literal}");
+                }
+            }
+            assert_eq!(messages(&mut f, false), vec![msg(literal)]);
+        }
+        // Bytes that only start like one are still not JSON.
+        let mut f = Framer::new(b"nulls ".to_vec());
+        let frames = messages(&mut f, false);
+        assert_eq!(frames[0], msg("null"));
+        assert!(matches!(&frames[1], Frame::Fail(m) if m.starts_with("not JSON")), "{frames:?}");
     }
 
     #[test]

@@ -30,7 +30,9 @@ impl Accepted {
         info.path = req.path().to_string();
         info.param = self.route.param.clone();
         let query = req.target().split_once('?').map_or("", |(_, q)| q);
-        info.query = parse_query(query.split('#').next().unwrap_or(""));
+        let query = query.split('#').next().unwrap_or("");
+        info.query = parse_query(query);
+        info.query_string = query.to_string();
         info.headers = KEPT_HEADERS
             .iter()
             .filter_map(|&name| req.header(name).map(|v| (name.to_string(), v.to_string())))

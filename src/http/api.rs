@@ -38,7 +38,10 @@ pub(crate) fn handle(req: &Request, body: Vec<u8>, server: &Shared) -> Response 
         return unavailable();
     }
     match answer.recv_timeout(DISPATCH_TIMEOUT) {
-        Ok(r) => Response::json(r.status, &r.body),
+        Ok(r) => match r.allow {
+            Some(allow) => Response::json(r.status, &r.body).with("Allow", allow),
+            None => Response::json(r.status, &r.body),
+        },
         Err(_) => unavailable(),
     }
 }

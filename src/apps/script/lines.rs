@@ -41,6 +41,7 @@ pub fn open(info: &ClientInfo) -> String {
         "peer": info.peer.to_string(),
         "path": info.path,
         "query": info.query,
+        "query_string": info.query_string,
         "headers": headers,
         "subprotocol": info.subprotocol,
     })

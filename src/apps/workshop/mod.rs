@@ -490,7 +490,7 @@ impl App for Workshops {
     fn on_request(&mut self, _ctx: &mut Ctx, request: &ApiRequest) -> Option<ApiResponse> {
         Some(match request.method.as_str() {
             "GET" | "HEAD" => ApiResponse::ok(self.state()),
-            _ => ApiResponse::error(405, "use GET"),
+            _ => ApiResponse::wrong_method("GET, HEAD", "use GET"),
         })
     }
 
