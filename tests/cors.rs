@@ -183,9 +183,12 @@ fn post_api_relay_from_an_allowed_origin_carries_the_header_and_delivers() {
     let r = post_relay(server.addr, Some(SITE), r#"{"opcode":"feedback","uuid":"nobody"}"#);
     assert_eq!(r.status, 404);
     assert_eq!(r.header("Access-Control-Allow-Origin").as_deref(), Some(SITE));
-    // ...and a refusal before the relay (no Content-Length).
-    let r = request(server.addr, "POST", "/api/relay", &[("Origin", SITE)], "");
-    assert_eq!(r.status, 411);
+    // ...and refusals before the relay (a malformed length; a body too large).
+    let r = request(server.addr, "POST", "/api/relay", &[("Origin", SITE), ("Content-Length", "x")], "");
+    assert_eq!(r.status, 400);
+    assert_eq!(r.header("Access-Control-Allow-Origin").as_deref(), Some(SITE));
+    let r = request(server.addr, "POST", "/api/relay", &[("Origin", SITE), ("Content-Length", "70000")], "");
+    assert_eq!(r.status, 413);
     assert_eq!(r.header("Access-Control-Allow-Origin").as_deref(), Some(SITE));
 
     // Another origin's POST is still answered (CORS is the browser's rule:

@@ -38,7 +38,30 @@ fn content_types_by_extension() {
     }
     let r = server.get("/sub%20dir/");
     assert_eq!((r.status, r.text().as_str()), (200, "<p>sub</p>"));
-    assert_eq!(server.get("/sub%20dir").status, 200);
+}
+
+#[test]
+fn a_directory_without_its_slash_is_redirected_so_relative_links_work() {
+    let root = TempDir::new("www-dirs");
+    std::fs::create_dir(root.path().join("sub dir")).unwrap();
+    std::fs::write(root.path().join("sub dir/index.html"), b"<link href=style.css>").unwrap();
+    std::fs::create_dir(root.path().join("evil.example")).unwrap();
+    std::fs::write(root.path().join("evil.example/index.html"), b"x").unwrap();
+    std::fs::write(root.path().join("a.txt"), b"x").unwrap();
+    let server = TestServer::with(|c| c.www = root.path().to_path_buf());
+    let r = server.get("/sub%20dir?x=1#top");
+    assert_eq!(r.status, 301, "{}", r.head);
+    assert_eq!(r.header("Location").as_deref(), Some("/sub%20dir/?x=1"));
+    assert_eq!(server.get("/sub%20dir/?x=1").status, 200);
+    // The redirect never leaves the site: `//evil.example/` would.
+    let r = server.get("//evil.example");
+    assert_eq!(r.header("Location").as_deref(), Some("/evil.example/"), "{}", r.head);
+    let head = server.raw(b"HEAD /sub%20dir HTTP/1.1\r\nHost: t\r\n\r\n");
+    let head = support::parse_response(&head);
+    assert_eq!((head.status, head.body.len()), (301, 0));
+    // A file is not a directory: its name with a slash is not found.
+    assert_eq!(server.get("/a.txt/").status, 404);
+    assert_eq!(server.get("/a.txt").status, 200);
 }
 
 const TYPES: &[(&str, &str)] = &[
@@ -60,6 +83,27 @@ const TYPES: &[(&str, &str)] = &[
     ("a.map", "application/json"),
     ("a.bin", "application/octet-stream"),
 ];
+
+#[test]
+fn requests_follow_rfc_9112_host_and_absolute_form_and_answers_carry_a_date() {
+    let server = TestServer::start();
+    let index = std::fs::read(support::www().join("index.html")).unwrap();
+    let r = http(server.addr, "GET / HTTP/1.1\r\n\r\n");
+    assert_eq!(r.status, 400, "HTTP/1.1 without Host");
+    assert!(r.text().contains("Host"), "{}", r.text());
+    assert_eq!(http(server.addr, "GET / HTTP/1.1\r\nHost: a\r\nHost: b\r\n\r\n").status, 400);
+    let r = http(server.addr, "GET / HTTP/1.0\r\n\r\n");
+    assert_eq!((r.status, &r.body), (200, &index), "HTTP/1.0 needs no Host");
+    let r = http(server.addr, "GET http://lab:8123/index.html?x HTTP/1.1\r\nHost: lab:8123\r\n\r\n");
+    assert_eq!((r.status, &r.body), (200, &index), "absolute form");
+    let date = r.header("Date").expect("a Date header");
+    assert!(date.ends_with(" GMT") && date.len() == 29, "{date}");
+    // Too many headers is not the same as too long a head.
+    let many: String = (0..70).map(|i| format!("X-{i}: 1\r\n")).collect();
+    let r = http(server.addr, &format!("GET / HTTP/1.1\r\nHost: t\r\n{many}\r\n"));
+    assert_eq!(r.status, 431);
+    assert!(r.text().contains("too many headers"), "{}", r.text());
+}
 
 #[test]
 fn head_has_the_headers_and_no_body() {

@@ -13,6 +13,7 @@ const SEEDS: &[&str] = &[
     "GET / HTTP/1.1\r\nHost: lab\r\n\r\n",
     "GET /ws/echo HTTP/1.1\r\nHost: lab\r\nUpgrade: websocket\r\nConnection: Upgrade\r\nSec-WebSocket-Key: dGhlIHNhbXBsZSBub25jZQ==\r\nSec-WebSocket-Version: 13\r\n\r\n",
     "POST /api/relay HTTP/1.1\r\nHost: lab\r\nContent-Length: 2\r\n\r\n{}",
+    "POST http://lab/api/relay HTTP/1.1\r\nHost: lab\r\nTransfer-Encoding: gzip, chunked\r\n\r\n2\r\n{}\r\n0\r\n\r\n",
     "php process\n\n{\"opcode\":\"feedback\"}",
     "{\"opcode\":\"uuid\",\"message\":\"u\"}",
 ];
@@ -42,10 +43,15 @@ fn check_classify(bytes: &[u8]) {
         Peer::Http(req) => {
             assert!(req.head_len <= bytes.len() && req.head_len <= MAX_HEAD);
             assert!(!req.method().is_empty());
+            // The framing checks and the path never panic either.
+            if let Err(bad) = req.body() {
+                assert!(matches!(bad.status, 400 | 501) && !bad.why.is_empty());
+            }
+            let _ = req.path();
         }
         Peer::Backend => assert!(bytes[0] == b'{' || bytes.starts_with(b"php process")),
         Peer::NeedMore => assert!(bytes.len() <= MAX_HEAD + 1 || bytes.is_empty()),
-        Peer::Invalid | Peer::TooLarge => {}
+        Peer::Invalid | Peer::TooLarge(_) => {}
     }
     // Every prefix is a consistent answer too: the server classifies as bytes arrive.
     let _ = classify(&bytes[..bytes.len() / 2]);
@@ -73,7 +79,7 @@ proptest! {
                 prop_assert!(file.starts_with(&canonical_root), "{path} -> {}", file.display());
                 prop_assert!(file.is_file());
             }
-            Err(PathError::Malformed | PathError::NotFound) => {}
+            Err(PathError::Malformed | PathError::NotFound | PathError::Directory) => {}
         }
     }
 
@@ -172,5 +178,55 @@ proptest! {
         let n = a.len().min(b.len());
         prop_assert_eq!(&a[..n], &b[..n]);
         prop_assert_eq!(whole.iter().any(|f| matches!(f, Frame::Fail(_))), split.iter().any(|f| matches!(f, Frame::Fail(_))));
+    }
+}
+
+use wslab::http::chunked::{ChunkError, Dechunker};
+
+/// What a chunked decoder makes of `chunks` fed one by one: the body and
+/// where it ended, counted in all the bytes, or the error.
+fn dechunk(chunks: &[&[u8]], limit: usize) -> Result<Option<(Vec<u8>, usize)>, ChunkError> {
+    let mut d = Dechunker::new(limit);
+    let mut before = 0;
+    for chunk in chunks {
+        if let Some(used) = d.feed(chunk)? {
+            return Ok(Some((d.into_body(), before + used)));
+        }
+        before += chunk.len();
+    }
+    Ok(None)
+}
+
+/// Chunked bodies as clients send them, with noise mixed in.
+fn chunked_stream() -> impl Strategy<Value = Vec<u8>> {
+    let piece = prop_oneof![
+        prop::collection::vec(any::<u8>(), 0..40).prop_map(|data| {
+            let mut chunk = format!("{:x}\r\n", data.len()).into_bytes();
+            chunk.extend(data);
+            chunk.extend(b"\r\n");
+            chunk
+        }),
+        Just(b"3;name=value\r\nabc\r\n".to_vec()),
+        Just(b"0\r\nX-Trailer: 1\r\n\r\n".to_vec()),
+        Just(b"0\r\n\r\n".to_vec()),
+        prop::collection::vec(any::<u8>(), 0..4),
+    ];
+    prop::collection::vec(piece, 0..8).prop_map(|pieces| pieces.concat())
+}
+
+proptest! {
+    #![proptest_config(ProptestConfig { cases: 1000, ..ProptestConfig::default() })]
+
+    #[test]
+    fn a_chunked_body_decodes_the_same_however_it_is_split_and_stays_in_its_limit(
+        bytes in chunked_stream(),
+        cut in any::<usize>(),
+    ) {
+        let whole = dechunk(&[&bytes], 100);
+        let cut = cut % (bytes.len() + 1);
+        prop_assert_eq!(&whole, &dechunk(&[&bytes[..cut], &bytes[cut..]], 100));
+        if let Ok(Some((body, used))) = whole {
+            prop_assert!(body.len() <= 100 && used <= bytes.len());
+        }
     }
 }

@@ -72,6 +72,31 @@ fn handshake_answers_the_rfc_accept_key() {
 }
 
 #[test]
+fn handshakes_rfc_6455_forbids_get_400_and_no_101() {
+    let server = TestServer::start();
+    let upgrade = |version: &str, host: &str, key: &str| {
+        let head = format!(
+            "GET /ws/echo HTTP/{version}\r\n{host}Upgrade: websocket\r\nConnection: Upgrade\r\n\
+             Sec-WebSocket-Key: {key}\r\nSec-WebSocket-Version: 13\r\n\r\n"
+        );
+        support::parse_response(&server.raw(head.as_bytes()))
+    };
+    let key = "dGhlIHNhbXBsZSBub25jZQ==";
+    assert_eq!(upgrade("1.1", "Host: x\r\n", key).status, 101);
+    for (version, host, key, why) in [
+        ("1.1", "Host: x\r\n", "abc", "16 bytes in base64"),
+        ("1.1", "Host: x\r\n", "not base64 at all, this key!", "16 bytes in base64"),
+        ("1.0", "Host: x\r\n", key, "HTTP/1.1"),
+        ("1.1", "", key, "Host"),
+        ("1.1", "Host: x\r\nHost: y\r\n", key, "Host"),
+    ] {
+        let r = upgrade(version, host, key);
+        assert_eq!(r.status, 400, "{version} {host:?} {key}: {}", r.head);
+        assert!(r.text().contains(why), "{}", r.text());
+    }
+}
+
+#[test]
 fn wrong_version_gets_426() {
     let server = TestServer::start();
     let r = support::parse_response(&server.raw(

@@ -214,6 +214,12 @@ impl App for Relay {
             Ok(text) => text.trim_matches([' ', '\t', '\r', '\n']),
             Err(_) => return Some(ApiResponse::error(400, "not JSON: the body is not UTF-8")),
         };
+        if text.is_empty() {
+            return Some(ApiResponse::error(
+                400,
+                "the body is empty: send one JSON object (curl: -d '{...}')",
+            ));
+        }
         Some(match self.route(ctx, None, false, text) {
             Outcome::Delivered(n) => ApiResponse::ok(json!({"ok": true, "delivered": n})),
             Outcome::Quit => ApiResponse::ok(json!({"ok": true, "delivered": 0})),

@@ -6,6 +6,8 @@ use crate::http::Request;
 pub const MAX_HEAD: usize = 8 * 1024;
 /// Most headers accepted in one request head; more get 431.
 const MAX_HEADERS: usize = 64;
+/// The 431 line for a head over [`MAX_HEAD`].
+const TOO_LONG: &str = "request head too large (limit 8 KiB)";
 
 /// What the first bytes of a connection say it is (spec §1).
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -18,8 +20,9 @@ pub enum Peer {
     Backend,
     /// Not HTTP and not a backend: answer 400.
     Invalid,
-    /// A request head over [`MAX_HEAD`] or with too many headers: answer 431.
-    TooLarge,
+    /// A request head over [`MAX_HEAD`] or with too many headers: answer
+    /// 431 with this line.
+    TooLarge(&'static str),
 }
 
 /// The legacy greeting of phpWebSocketServer's PHP client.
@@ -43,16 +46,21 @@ fn parse_head(buf: &[u8]) -> Peer {
     let mut headers = vec![httparse::EMPTY_HEADER; MAX_HEADERS];
     let mut req = httparse::Request::new(&mut headers);
     match req.parse(buf) {
-        Ok(httparse::Status::Complete(head_len)) if head_len <= MAX_HEAD => Peer::Http(Request::new(
-            req.method.unwrap_or_default(),
-            req.path.unwrap_or_default(),
-            req.headers.iter().map(|h| (h.name, h.value)),
-            head_len,
-        )),
-        Ok(httparse::Status::Complete(_)) => Peer::TooLarge,
-        Ok(httparse::Status::Partial) if buf.len() > MAX_HEAD => Peer::TooLarge,
+        Ok(httparse::Status::Complete(head_len)) if head_len <= MAX_HEAD => Peer::Http(
+            Request::new(
+                req.method.unwrap_or_default(),
+                req.path.unwrap_or_default(),
+                req.headers.iter().map(|h| (h.name, h.value)),
+                head_len,
+            )
+            .with_version(req.version.unwrap_or(1)),
+        ),
+        Ok(httparse::Status::Complete(_)) => Peer::TooLarge(TOO_LONG),
+        Ok(httparse::Status::Partial) if buf.len() > MAX_HEAD => Peer::TooLarge(TOO_LONG),
         Ok(httparse::Status::Partial) => Peer::NeedMore,
-        Err(httparse::Error::TooManyHeaders) => Peer::TooLarge,
+        Err(httparse::Error::TooManyHeaders) => {
+            Peer::TooLarge("request head has too many headers (limit 64)")
+        }
         Err(_) => Peer::Invalid,
     }
 }
@@ -78,6 +86,11 @@ mod tests {
         assert_eq!(req.head_len, 50);
         let mut big = b"GET / HTTP/1.1\r\nX: ".to_vec();
         big.resize(9000, b'a');
-        assert_eq!(classify(&big), Peer::TooLarge);
+        assert_eq!(classify(&big), Peer::TooLarge(TOO_LONG));
+        let many: String = (0..65).map(|i| format!("X-{i}: 1\r\n")).collect();
+        let many = format!("GET / HTTP/1.1\r\nHost: x\r\n{many}\r\n");
+        assert!(matches!(classify(many.as_bytes()), Peer::TooLarge(m) if m.contains("too many headers")));
+        let Peer::Http(old) = classify(b"GET / HTTP/1.0\r\n\r\n") else { panic!("not http") };
+        assert_eq!(old.version, 0);
     }
 }

@@ -155,12 +155,12 @@ fn serve(socket: TcpStream, peer: SocketAddr, server: &Arc<Shared>) -> Result<Op
     loop {
         match classify(&buf) {
             Peer::NeedMore => {}
-            // (A plain request with a malformed length gets its 400 from `respond`.)
-            Peer::Http(req) if req.is_upgrade() && req.content_length().is_err() => {
-                return refuse(stream, 400, "bad request: malformed Content-Length").map(|()| None)
-            }
+            // (A plain request with a malformed head gets its 400 from `respond`.)
             Peer::Http(req) if req.is_upgrade() => {
-                return Ok(Some(Box::new(UpgradeRequest { stream, buf, req })))
+                if let Err(bad) = req.body() {
+                    return refuse(stream, bad.status, &format!("bad request: {}", bad.why)).map(|()| None);
+                }
+                return Ok(Some(Box::new(UpgradeRequest { stream, buf, req })));
             }
             Peer::Http(req) => return Ok(respond::respond(stream, buf, req, server).map(|()| None)?),
             // The plain-socket peers of spec §3.5 (backend scripts) plug in here.
@@ -168,9 +168,7 @@ fn serve(socket: TcpStream, peer: SocketAddr, server: &Arc<Shared>) -> Result<Op
             Peer::Invalid => {
                 return refuse(stream, 400, "bad request: this port speaks HTTP and WebSocket").map(|()| None)
             }
-            Peer::TooLarge => {
-                return refuse(stream, 431, "request head too large (limit 8 KiB)").map(|()| None)
-            }
+            Peer::TooLarge(why) => return refuse(stream, 431, why).map(|()| None),
         }
         let left = deadline.saturating_duration_since(Instant::now());
         if left.is_zero() {

@@ -5,7 +5,8 @@ use std::io;
 use std::time::{Duration, Instant};
 
 use super::stream::Stream;
-use crate::http::{api, cors, files, Request, Response, MAX_BODY};
+use crate::http::chunked::{ChunkError, Dechunker};
+use crate::http::{api, cors, files, Body, Request, Response, MAX_BODY};
 use crate::state::Shared;
 
 /// Answers one plain HTTP request and closes the connection.
@@ -19,17 +20,17 @@ pub(crate) fn respond(mut stream: Stream, buf: Vec<u8>, req: Request, server: &S
     let head_only = req.method() == "HEAD";
     let api = req.path().starts_with("/api/");
     let allow = &server.config.allow_origins;
-    let response = match req.content_length() {
-        // A malformed length leaves the end of the request unknown: answer and close.
-        Err(()) if api => cors::apply(
+    let response = match req.body() {
+        // A malformed head leaves the end of the request unknown: answer and close.
+        Err(bad) if api => cors::apply(
             &req,
             allow,
-            Response::json(400, &serde_json::json!({"ok": false, "error": "bad Content-Length"})),
+            Response::json(bad.status, &serde_json::json!({"ok": false, "error": bad.why})),
         ),
-        Err(()) => Response::text(400, "bad request: malformed Content-Length"),
-        Ok(length) if api => {
+        Err(bad) => Response::text(bad.status, &format!("bad request: {}", bad.why)),
+        Ok(framing) if api => {
             let timeout = server.config.handshake_timeout;
-            match read_body(&mut stream, &buf[req.head_len..], &req, length, timeout) {
+            match read_body(&mut stream, &buf[req.head_len..], &req, framing, timeout) {
                 Ok(_) if req.method() == "OPTIONS" && api::is_route(req.path(), server) => {
                     let response = cors::options(&req, allow);
                     if response.status == 403 {
@@ -57,46 +58,73 @@ pub(crate) fn respond(mut stream: Stream, buf: Vec<u8>, req: Request, server: &S
     Ok(())
 }
 
-/// Reads the request body: `Content-Length` bytes, at most [`MAX_BODY`].
-/// Requests without a body (GET, HEAD, no length) get an empty one.
+/// Reads the request body, `Content-Length` bytes or chunked, at most
+/// [`MAX_BODY`]. A request without either has none (RFC 9112 §6.3).
 fn read_body(
     stream: &mut Stream,
     already: &[u8],
     req: &Request,
-    length: Option<usize>,
+    framing: Body,
     timeout: Duration,
 ) -> Result<Vec<u8>, Response> {
-    let length = match length {
-        None if req.method() == "POST" || req.method() == "PUT" => {
-            return Err(Response::json(
-                411,
-                &serde_json::json!({"ok": false, "error": "Content-Length required"}),
-            ))
-        }
-        None => return Ok(Vec::new()),
-        Some(n) => n,
+    let mut body = match framing {
+        Body::Empty => return Ok(Vec::new()),
+        Body::Length(n) if n > MAX_BODY => return Err(too_large()),
+        Body::Length(n) => Taking::Length { body: Vec::with_capacity(n), length: n },
+        Body::Chunked => Taking::Chunked(Dechunker::new(MAX_BODY)),
     };
-    if length > MAX_BODY {
-        return Err(Response::json(
-            413,
-            &serde_json::json!({"ok": false, "error": format!("body over {MAX_BODY} bytes")}),
-        ));
-    }
-    let mut body = already[..already.len().min(length)].to_vec();
-    if body.len() < length && req.header_has("expect", "100-continue") {
-        // curl and PHP's clients wait for this (curl a second) before they send the body.
+    let mut complete = body.take(already)?;
+    if !complete && req.version >= 1 && req.header_has("expect", "100-continue") {
+        // curl and PHP's clients wait for this (curl a second) before they
+        // send the body; an HTTP/1.0 client never gets a 1xx (RFC 9110 §15.2).
         let _ = io::Write::write_all(stream, b"HTTP/1.1 100 Continue\r\n\r\n");
     }
     let deadline = Instant::now() + timeout;
     let mut chunk = [0u8; 8192];
-    while body.len() < length {
-        match stream.read_until(&mut chunk, deadline) {
+    while !complete {
+        complete = match stream.read_until(&mut chunk, deadline) {
             Err(e) if matches!(e.kind(), io::ErrorKind::TimedOut | io::ErrorKind::WouldBlock) => {
                 return Err(Response::text(400, "request body timed out"))
             }
             Ok(0) | Err(_) => return Err(Response::text(400, "request body incomplete")),
-            Ok(n) => body.extend_from_slice(&chunk[..n.min(length - body.len())]),
+            Ok(n) => body.take(&chunk[..n])?,
+        };
+    }
+    Ok(match body {
+        Taking::Length { body, .. } => body,
+        Taking::Chunked(d) => d.into_body(),
+    })
+}
+
+/// A body being read.
+enum Taking {
+    /// `length` bytes, `body` holding those read so far.
+    Length { body: Vec<u8>, length: usize },
+    /// A chunked body, decoded as it comes.
+    Chunked(Dechunker),
+}
+
+impl Taking {
+    /// Takes the next bytes read; whether the body is complete.
+    fn take(&mut self, bytes: &[u8]) -> Result<bool, Response> {
+        match self {
+            Taking::Length { body, length } => {
+                body.extend_from_slice(&bytes[..bytes.len().min(*length - body.len())]);
+                Ok(body.len() == *length)
+            }
+            Taking::Chunked(d) => match d.feed(bytes) {
+                Ok(done) => Ok(done.is_some()),
+                Err(ChunkError::TooLarge) => Err(too_large()),
+                Err(ChunkError::Malformed(why)) => Err(Response::json(
+                    400,
+                    &serde_json::json!({"ok": false, "error": format!("bad request: {why}")}),
+                )),
+            },
         }
     }
-    Ok(body)
+}
+
+/// `413` for a body over [`MAX_BODY`].
+fn too_large() -> Response {
+    Response::json(413, &serde_json::json!({"ok": false, "error": format!("body over {MAX_BODY} bytes")}))
 }

@@ -55,6 +55,15 @@ fn refuse(status: u16, message: &str) -> Refusal {
     Refusal { response: Response::text(status, message), log: None }
 }
 
+/// Whether `key` is 16 bytes in base64, as RFC 6455 §4.1 has the client
+/// send (22 characters of the alphabet and `==`; Node's `ws` checks the same).
+fn is_key(key: &str) -> bool {
+    let key = key.as_bytes();
+    key.len() == 24
+        && key.ends_with(b"==")
+        && key[..22].iter().all(|&b| b.is_ascii_alphanumeric() || b == b'+' || b == b'/')
+}
+
 /// Checks an upgrade request (spec §1, §4): a WebSocket app on the path,
 /// GET, an allowed origin, `Connection: Upgrade`, version 13 and a key.
 ///
@@ -77,6 +86,9 @@ pub fn check(req: &Request, routes: &Routes, allow_origins: &[String]) -> Result
     }
     if req.method() != "GET" {
         return Err(refuse(400, "a WebSocket upgrade must be a GET"));
+    }
+    if req.version == 0 {
+        return Err(refuse(400, "a WebSocket upgrade needs HTTP/1.1 (RFC 6455 §4.1)"));
     }
     if !allow_origins.is_empty() {
         if let Some(origin) = req.header("Origin") {
@@ -101,6 +113,12 @@ pub fn check(req: &Request, routes: &Routes, allow_origins: &[String]) -> Result
     let Some(key) = req.header("Sec-WebSocket-Key").filter(|k| !k.is_empty()) else {
         return Err(refuse(400, "missing Sec-WebSocket-Key"));
     };
+    if !is_key(key) {
+        return Err(refuse(
+            400,
+            "Sec-WebSocket-Key must be 16 bytes in base64, 24 characters (RFC 6455 §4.1)",
+        ));
+    }
     let mut response = format!(
         "HTTP/1.1 101 Switching Protocols\r\nUpgrade: websocket\r\nConnection: Upgrade\r\nSec-WebSocket-Accept: {}\r\n",
         derive_accept_key(key.as_bytes())
@@ -147,6 +165,13 @@ mod tests {
         ))
     }
 
+    fn with_key(key: &str) -> Request {
+        head(&format!(
+            "GET /ws/echo HTTP/1.1\r\nHost: x\r\nUpgrade: websocket\r\nConnection: Upgrade\r\n\
+             Sec-WebSocket-Version: 13\r\nSec-WebSocket-Key: {key}\r\n\r\n"
+        ))
+    }
+
     fn status(result: Result<Accepted, Refusal>) -> u16 {
         match result {
             Ok(_) => 101,
@@ -190,6 +215,33 @@ mod tests {
             "GET /ws/echo HTTP/1.1\r\nUpgrade: websocket\r\nSec-WebSocket-Version: 13\r\nSec-WebSocket-Key: {KEY}\r\n\r\n"
         ));
         assert_eq!(status(check(&no_connection, &routes(), &[])), 400);
+        let http10 = head(&format!(
+            "GET /ws/echo HTTP/1.0\r\nUpgrade: websocket\r\nConnection: Upgrade\r\n\
+             Sec-WebSocket-Version: 13\r\nSec-WebSocket-Key: {KEY}\r\n\r\n"
+        ));
+        assert_eq!(status(check(&http10, &routes(), &[])), 400);
+    }
+
+    #[test]
+    fn the_key_must_be_sixteen_bytes_in_base64() {
+        for good in
+            [KEY, "x3JJHMbDL1EzLkh9GBhXDw==", "AAAAAAAAAAAAAAAAAAAA+/==", "  x3JJHMbDL1EzLkh9GBhXDw== "]
+        {
+            let req = with_key(good);
+            assert_eq!(status(check(&req, &routes(), &[])), 101, "{good:?}");
+        }
+        for bad in [
+            "abc",
+            "x3JJHMbDL1EzLkh9GBhXDw=",
+            "x3JJHMbDL1EzLkh9GBhXDw",
+            "x3JJHMbDL1EzLkh9GBhX!w==",
+            "dGhlIHNhbXBsZSBub25jZQ==dGhl",
+        ] {
+            let req = with_key(bad);
+            let refusal = check(&req, &routes(), &[]).unwrap_err();
+            assert_eq!(refusal.response.status, 400, "{bad:?}");
+            assert!(String::from_utf8_lossy(&refusal.response.body).contains("16 bytes in base64"));
+        }
     }
 
     #[test]

@@ -12,6 +12,9 @@ pub enum PathError {
     Malformed,
     /// Nothing servable there, or it would leave the web root: 404.
     NotFound,
+    /// A directory asked for without its trailing slash: 301 to the path
+    /// with it, so that the page's relative links resolve inside it.
+    Directory,
 }
 
 /// Answers a GET or HEAD for a file under `root`.
@@ -29,6 +32,14 @@ pub fn handle(req: &Request, root: &Path) -> Response {
         },
         Err(PathError::Malformed) => Response::text(400, "malformed path"),
         Err(PathError::NotFound) => Response::text(404, "not found"),
+        Err(PathError::Directory) => {
+            // One leading slash: `//host` would send the browser to another site.
+            let mut location = format!("/{}/", req.path().trim_start_matches('/'));
+            if let Some((_, query)) = req.target().split('#').next().and_then(|t| t.split_once('?')) {
+                location = format!("{location}?{query}");
+            }
+            Response::text(301, &format!("moved to {location}")).with("Location", location)
+        }
     }
 }
 
@@ -37,7 +48,8 @@ pub fn handle(req: &Request, root: &Path) -> Response {
 /// The path is percent-decoded; `..`, backslashes, NUL bytes and absolute
 /// paths after decoding are refused, and the canonical result must still
 /// lie inside the canonical root (which also stops symlinks that leave it).
-/// A directory means its `index.html`.
+/// A directory means its `index.html`, and must be asked for with its
+/// trailing slash (else [`PathError::Directory`]); a file must not.
 pub fn resolve(root: &Path, path: &str) -> Result<PathBuf, PathError> {
     if !path.starts_with('/') {
         return Err(PathError::Malformed);
@@ -64,7 +76,12 @@ pub fn resolve(root: &Path, path: &str) -> Result<PathBuf, PathError> {
     let root = root.canonicalize().map_err(|_| PathError::NotFound)?;
     let mut file = root.join(&relative).canonicalize().map_err(|_| PathError::NotFound)?;
     if file.is_dir() {
+        if !decoded.ends_with('/') {
+            return Err(PathError::Directory);
+        }
         file = file.join("index.html").canonicalize().map_err(|_| PathError::NotFound)?;
+    } else if decoded.ends_with('/') {
+        return Err(PathError::NotFound);
     }
     if !file.starts_with(&root) || !file.is_file() {
         return Err(PathError::NotFound);
@@ -142,5 +159,15 @@ mod tests {
         }
         assert_eq!(resolve(&root, "x"), Err(PathError::Malformed));
         assert_eq!(resolve(&root, "/%zz"), Err(PathError::Malformed));
+    }
+
+    #[test]
+    fn a_directory_needs_its_slash_and_a_file_must_not_have_one() {
+        let root = Path::new(env!("CARGO_MANIFEST_DIR")).join("www");
+        assert!(resolve(&root, "/").unwrap().ends_with("index.html"));
+        assert!(resolve(&root, "/index.html").is_ok());
+        assert_eq!(resolve(&root, "/index.html/"), Err(PathError::NotFound));
+        assert_eq!(resolve(&root, "/css"), Err(PathError::Directory));
+        assert!(resolve(&root, "/css/").is_err(), "no index.html in css/");
     }
 }

@@ -2,7 +2,9 @@
 //! `www/` file responder and `/api`. The bytes come and go in `conn/`.
 
 pub mod api;
+pub mod chunked;
 pub mod cors;
+pub mod date;
 pub mod files;
 
 use std::io::{self, Write};
@@ -27,6 +29,28 @@ pub struct Request {
     /// Length of the head in bytes, blank line included; what follows is body
     /// (or, after an upgrade, WebSocket frames).
     pub head_len: usize,
+    /// The minor version of HTTP/1.x: 1, or 0 for an HTTP/1.0 request.
+    pub version: u8,
+}
+
+/// How the body of a request is framed (RFC 9112 §6.3).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Body {
+    /// No `Content-Length` and no `Transfer-Encoding`: no body.
+    Empty,
+    /// `Content-Length` bytes.
+    Length(usize),
+    /// `Transfer-Encoding: chunked` ([`chunked`]).
+    Chunked,
+}
+
+/// Why a request head is malformed: the status to answer and why.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct Malformed {
+    /// `400`, or `501` for a transfer coding the server does not know.
+    pub status: u16,
+    /// One line for the client.
+    pub why: &'static str,
 }
 
 impl Request {
@@ -51,7 +75,13 @@ impl Request {
             text.extend_from_slice(value);
             header_ends.push((name_end, text.len() as u32));
         }
-        Request { text, method_end, target_end, header_ends, head_len }
+        Request { text, method_end, target_end, header_ends, head_len, version: 1 }
+    }
+
+    /// The same head, as HTTP/1.`version`.
+    pub fn with_version(mut self, version: u8) -> Request {
+        self.version = version;
+        self
     }
 
     /// The text of `text[start..end]` (always UTF-8: it came from a `&str`).
@@ -95,9 +125,19 @@ impl Request {
             .any(|t| t.trim().eq_ignore_ascii_case(token))
     }
 
-    /// The path part of the target, before any `?`.
+    /// The path part of the target, before any `?`. For an absolute-form
+    /// target (`http://host:8123/chat.html`, which a server must accept,
+    /// RFC 9112 §3.2.2), the path after the host, `/` when there is none.
     pub fn path(&self) -> &str {
-        self.target().split(['?', '#']).next().unwrap_or("")
+        let target = self.target();
+        let path = match absolute_form(target) {
+            Some(rest) => match rest.find(['/', '?', '#']) {
+                Some(i) if rest.as_bytes()[i] == b'/' => &rest[i..],
+                _ => "/",
+            },
+            None => target,
+        };
+        path.split(['?', '#']).next().unwrap_or("")
     }
 
     /// Whether this asks for a WebSocket upgrade.
@@ -127,6 +167,51 @@ impl Request {
         }
         Ok(length)
     }
+
+    /// How the body is framed, or why the head is malformed (RFC 9112):
+    /// HTTP/1.1 without exactly one `Host`, a bad `Content-Length`, both a
+    /// length and a transfer coding, a transfer coding in HTTP/1.0 or one
+    /// that does not end in `chunked` (400), one other than `chunked` (501).
+    pub fn body(&self) -> Result<Body, Malformed> {
+        let bad = |why| Err(Malformed { status: 400, why });
+        match self.values("Host").count() {
+            0 if self.version >= 1 => return bad("HTTP/1.1 needs a Host header"),
+            0 | 1 => {}
+            _ => return bad("more than one Host header"),
+        }
+        let Ok(length) = self.content_length() else { return bad("malformed Content-Length") };
+        let mut codings = self
+            .values("Transfer-Encoding")
+            .flat_map(|v| v.split(|&b| b == b','))
+            .map(|c| c.trim_ascii())
+            .filter(|c| !c.is_empty())
+            .peekable();
+        if codings.peek().is_none() {
+            return Ok(length.map_or(Body::Empty, Body::Length));
+        }
+        let codings: Vec<&[u8]> = codings.collect();
+        if length.is_some() {
+            return bad("both Content-Length and Transfer-Encoding");
+        }
+        if self.version == 0 {
+            return bad("Transfer-Encoding in an HTTP/1.0 request");
+        }
+        if !codings.last().is_some_and(|c| c.eq_ignore_ascii_case(b"chunked")) {
+            return bad("Transfer-Encoding that does not end in chunked");
+        }
+        if codings.len() > 1 {
+            return Err(Malformed { status: 501, why: "only Transfer-Encoding: chunked is understood" });
+        }
+        Ok(Body::Chunked)
+    }
+}
+
+/// What follows `http://` or `https://` (any case) in an absolute-form target.
+fn absolute_form(target: &str) -> Option<&str> {
+    ["http://", "https://"].iter().find_map(|scheme| {
+        let head = target.get(..scheme.len())?;
+        head.eq_ignore_ascii_case(scheme).then(|| &target[scheme.len()..])
+    })
 }
 
 /// An HTTP response with a fully known body.
@@ -176,6 +261,7 @@ impl Response {
     pub fn write_to(&self, out: &mut impl Write, head_only: bool) -> io::Result<()> {
         let no_content = self.status == 204;
         let mut head = format!("HTTP/1.1 {} {}\r\n", self.status, reason(self.status));
+        head.push_str(&format!("Date: {}\r\n", date::now()));
         for (name, value) in &self.headers {
             head.push_str(&format!("{name}: {value}\r\n"));
         }
@@ -198,15 +284,16 @@ pub fn reason(status: u16) -> &'static str {
         101 => "Switching Protocols",
         200 => "OK",
         204 => "No Content",
+        301 => "Moved Permanently",
         400 => "Bad Request",
         403 => "Forbidden",
         404 => "Not Found",
         405 => "Method Not Allowed",
-        411 => "Length Required",
         413 => "Content Too Large",
         426 => "Upgrade Required",
         431 => "Request Header Fields Too Large",
         500 => "Internal Server Error",
+        501 => "Not Implemented",
         503 => "Service Unavailable",
         _ => "Unknown",
     }
@@ -246,10 +333,59 @@ mod tests {
         response.headers.push(("Allow", "GET".into()));
         let mut out = Vec::new();
         response.write_to(&mut out, false).unwrap();
-        assert_eq!(out, b"HTTP/1.1 204 No Content\r\nContent-Type: text/plain; charset=utf-8\r\nAllow: GET\r\nConnection: close\r\n\r\n");
+        let out = String::from_utf8(out).unwrap();
+        let (status, rest) = out.split_once("\r\n").unwrap();
+        let (date, rest) = rest.split_once("\r\n").unwrap();
+        assert_eq!(status, "HTTP/1.1 204 No Content");
+        assert!(date.starts_with("Date: ") && date.ends_with(" GMT"), "{date}");
+        assert_eq!(
+            rest,
+            "Content-Type: text/plain; charset=utf-8\r\nAllow: GET\r\nConnection: close\r\n\r\n"
+        );
         let mut out = Vec::new();
         Response::text(200, "ok").write_to(&mut out, false).unwrap();
         assert!(out.ends_with(b"Content-Length: 3\r\nConnection: close\r\n\r\nok\n"));
+    }
+
+    fn head(version: u8, headers: &[(&str, &str)]) -> Request {
+        Request::new("POST", "/api/relay", headers.iter().map(|(n, v)| (*n, v.as_bytes())), 0)
+            .with_version(version)
+    }
+
+    #[test]
+    fn the_body_framing_follows_rfc_9112() {
+        let host = ("Host", "lab:8123");
+        assert_eq!(head(1, &[host]).body(), Ok(Body::Empty));
+        assert_eq!(head(1, &[host, ("Content-Length", "5")]).body(), Ok(Body::Length(5)));
+        assert_eq!(head(1, &[host, ("Transfer-Encoding", "chunked")]).body(), Ok(Body::Chunked));
+        assert_eq!(head(1, &[host, ("transfer-encoding", " Chunked ")]).body(), Ok(Body::Chunked));
+        assert_eq!(head(0, &[]).body(), Ok(Body::Empty), "HTTP/1.0 needs no Host");
+        let status = |req: Request| req.body().map_err(|m| m.status);
+        assert_eq!(status(head(1, &[])), Err(400), "HTTP/1.1 without Host");
+        assert_eq!(status(head(1, &[host, host])), Err(400), "two Hosts");
+        assert_eq!(status(head(1, &[host, ("Content-Length", "x")])), Err(400));
+        let both = [host, ("Content-Length", "5"), ("Transfer-Encoding", "chunked")];
+        assert_eq!(status(head(1, &both)), Err(400), "a length and a coding: a smuggling attempt");
+        assert_eq!(status(head(0, &[("Transfer-Encoding", "chunked")])), Err(400));
+        assert_eq!(status(head(1, &[host, ("Transfer-Encoding", "chunked, gzip")])), Err(400));
+        assert_eq!(status(head(1, &[host, ("Transfer-Encoding", "gzip")])), Err(400));
+        assert_eq!(status(head(1, &[host, ("Transfer-Encoding", "gzip, chunked")])), Err(501));
+        assert_eq!(
+            status(head(1, &[host, ("Transfer-Encoding", "gzip"), ("Transfer-Encoding", "chunked")])),
+            Err(501)
+        );
+    }
+
+    #[test]
+    fn an_absolute_form_target_has_the_path_after_its_host() {
+        let path = |target: &str| Request::new("GET", target, std::iter::empty(), 0).path().to_string();
+        assert_eq!(path("http://lab:8123/chat.html?x=1"), "/chat.html");
+        assert_eq!(path("HTTPS://lab/ws/echo"), "/ws/echo");
+        assert_eq!(path("http://lab:8123"), "/");
+        assert_eq!(path("http://lab:8123?x"), "/");
+        assert_eq!(path("http://lab?x/y"), "/");
+        assert_eq!(path("/plain?x#y"), "/plain");
+        assert_eq!(path("httpx://lab/"), "httpx://lab/");
     }
 
     #[test]
