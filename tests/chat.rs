@@ -398,3 +398,36 @@ fn root_app_chat_puts_the_chat_on_root() {
     assert_eq!(root.recv_json()["users"], json!(["a", "b"]));
     assert_eq!(a.recv_json(), json!({"type": "join", "user": "b"}));
 }
+
+#[test]
+fn an_error_answer_is_logged_with_the_client_and_its_address() {
+    let data = support::TempDir::new("chat-log");
+    let mut child = support::Child::start(&["--data", data.path().to_str().unwrap()]);
+    let mut ws = Ws::connect(child.addr(), "/ws/chat");
+    ws.send("this is not JSON");
+    assert_eq!(ws.recv_json()["code"], "bad_json");
+    let line = child.wait_line("chat answered");
+    assert!(line.contains("(127.0.0.1:") && line.contains("bad_json"), "{line}");
+    let mut relay = Ws::connect(child.addr(), "/ws/relay");
+    relay.recv_json();
+    relay.send(r#"{"opcode":"feedback","uuid":"nobody"}"#);
+    assert_eq!(relay.recv_json()["message"], "unknown uuid");
+    let line = child.wait_line("relay error");
+    assert!(line.contains("(127.0.0.1:") && line.contains("unknown uuid"), "{line}");
+    let mut workshop = Ws::connect(child.addr(), "/ws/workshop");
+    workshop.recv_json();
+    workshop.send(r#"{"type":"cancel","ticket":"T-none"}"#);
+    assert_eq!(workshop.recv_json()["code"], "unknown_ticket");
+    let line = child.wait_line("workshop error unknown_ticket");
+    assert!(line.contains("(127.0.0.1:"), "{line}");
+}
+
+#[test]
+fn half_an_emoji_as_json_stringify_writes_it_is_a_replacement_character_not_bad_json() {
+    let server = TestServer::start();
+    let (mut ann, _) = login(&server, "ann");
+    // JSON.stringify({type: "chat", text: "hi 😀".slice(0, 4)}) in a browser:
+    ann.send(r#"{"type":"chat","text":"hi \ud83d"}"#);
+    let chat = ann.recv_json();
+    assert_eq!((chat["type"].as_str(), chat["text"].as_str()), (Some("chat"), Some("hi \u{FFFD}")), "{chat}");
+}

@@ -295,3 +295,40 @@ fn a_flood_of_watches_gets_few_replays_and_the_last_one_wins() {
     assert!(replays <= 4, "{replays} replays for 200 watches");
     assert_eq!(last, id_b, "the latest watch is the one that holds");
 }
+
+#[test]
+fn a_viewer_that_stops_reading_is_skipped_not_flooded_and_told_what_it_missed() {
+    let server = TestServer::start();
+    let mut viewer = server.ws("/ws/inspect");
+    viewer.recv_json();
+    let mut echo = server.ws("/ws/echo");
+    echo.send("first");
+    echo.recv_text();
+    let id = listed(&mut viewer, |c| c["app"] == "echo")["id"].clone();
+    viewer.send_json(json!({"type": "watch", "client": id}));
+    assert_eq!(next_of(&mut viewer, "frames")["replace"], true);
+    // The viewer reads nothing while 3,000 messages of 3 KB go both ways:
+    // a `frames` message each, about 18 MB, far past its socket's buffers
+    // and its outbox of 1,024 messages.
+    let text = "x".repeat(3000);
+    for _ in 0..3000 {
+        echo.send(text.as_str());
+        echo.recv_text();
+    }
+    // Now it reads: what was queued, then, at the next tick, a note of the
+    // frames it was not sent. Never a 1008: its outbox never filled.
+    loop {
+        match viewer.socket.read() {
+            Ok(tungstenite::Message::Text(message)) => {
+                let message: Value = serde_json::from_str(message.as_str()).unwrap();
+                let notes = message["frames"].as_array().into_iter().flatten().filter(|f| f["dir"] == "note");
+                if notes.into_iter().any(|f| f["text"].as_str().unwrap().contains("frames not shown")) {
+                    break;
+                }
+            }
+            Ok(tungstenite::Message::Close(frame)) => panic!("the viewer was closed: {frame:?}"),
+            Ok(_) => {}
+            Err(e) => panic!("{e}"),
+        }
+    }
+}

@@ -447,6 +447,50 @@ fn a_reservation_survives_kill_9_the_moment_it_is_confirmed() {
 }
 
 #[test]
+fn at_sigterm_every_seat_on_disk_was_answered_to_its_sender_before_the_1001() {
+    let data = TempDir::new("term-burst");
+    let workshops = data.path().join("workshops.json");
+    std::fs::write(&workshops, r#"[{"id":"big","title":"Big","capacity":1000}]"#).unwrap();
+    let dir = data.path().join("data");
+    let mut child =
+        Child::start(&["--data", dir.to_str().unwrap(), "--workshops", workshops.to_str().unwrap()]);
+    let mut ws = Ws::connect(child.addr(), PATH);
+    ws.recv_json();
+    // A burst, not waiting for the replies: most of it waits for the disk
+    // when the signal comes.
+    for i in 0..300 {
+        let request = json!({"type": "reserve", "workshop": "big", "name": format!("n{i}")});
+        ws.socket.send(Message::text(request.to_string())).unwrap();
+    }
+    let mut answered = HashSet::new();
+    let mut signalled = false;
+    let code = loop {
+        match ws.socket.read() {
+            Ok(Message::Text(text)) => {
+                let m: Value = serde_json::from_str(text.as_str()).unwrap();
+                if m["type"] == "reserved" {
+                    answered.insert(ticket_of(&m));
+                    if !signalled {
+                        child.signal(15);
+                        signalled = true;
+                    }
+                }
+            }
+            Ok(Message::Close(frame)) => break frame.map(|f| u16::from(f.code)),
+            Ok(_) => {}
+            Err(e) => panic!("no close frame: {e}"),
+        }
+    };
+    assert_eq!(code, Some(1001));
+    assert_eq!(child.wait_exit(WAIT), Some(0));
+    let on_disk = tickets_on_disk(&dir);
+    assert!(on_disk.len() > 1, "the burst reached the disk");
+    let unanswered = on_disk.difference(&answered).count();
+    let unsaved = answered.difference(&on_disk).count();
+    assert_eq!((unanswered, unsaved), (0, 0), "seats saved but never answered, answered but not saved");
+}
+
+#[test]
 fn sigterm_keeps_the_reservations_and_exits_0() {
     let data = TempDir::new("term");
     let dir = data.path().to_str().unwrap().to_string();

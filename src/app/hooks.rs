@@ -48,6 +48,14 @@ pub trait App: Send + 'static {
         let _ = ctx;
     }
 
+    /// Called once when the server starts to shut down, before its clients
+    /// are closed with 1001: send them what they are still owed (the
+    /// workshop app finishes its write to disk and sends the replies that
+    /// waited for it). `on_close` of each client and `on_stop` follow.
+    fn on_shutdown(&mut self, ctx: &mut Ctx) {
+        let _ = ctx;
+    }
+
     /// Called once when the server shuts down, after every client was closed.
     /// Finish pending work (such as writes to disk) before returning.
     fn on_stop(&mut self, ctx: &mut Ctx) {

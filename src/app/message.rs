@@ -78,7 +78,7 @@ impl Message {
     /// A binary message, or text that is not JSON of that shape.
     pub fn parse_json<T: serde::de::DeserializeOwned>(&self) -> Result<T, String> {
         match self {
-            Message::Text(text) => serde_json::from_str(text).map_err(|e| e.to_string()),
+            Message::Text(text) => super::json::parse_json(text).map_err(|e| e.to_string()),
             Message::Binary(_) => Err("a binary message is not JSON text".into()),
         }
     }

@@ -290,6 +290,11 @@ impl TestCtx {
         self.run(app, None, "on_start", |a, ctx| a.on_start(ctx));
     }
 
+    /// Runs `on_shutdown` (the clients are still open).
+    pub fn shutdown(&mut self, app: &mut dyn App) {
+        self.run(app, None, "on_shutdown", |a, ctx| a.on_shutdown(ctx));
+    }
+
     /// Runs `on_stop`.
     pub fn stop(&mut self, app: &mut dyn App) {
         self.run(app, None, "on_stop", |a, ctx| a.on_stop(ctx));

@@ -128,8 +128,10 @@ impl Chat {
     /// Handles one message from `client`, with `now_ms` as the time for a `chat`.
     fn handle(&mut self, ctx: &mut Ctx, client: ClientId, message: &Message, now_ms: u64) {
         if let Err(e) = self.dispatch(ctx, client, message, now_ms) {
-            debug!("chat: client {client}: error {:?}: {}", e.code, e.message);
-            ctx.send(client, encode(&Out::Error { code: e.code, message: &e.message }));
+            let line = encode(&Out::Error { code: e.code, message: &e.message });
+            let peer = ctx.info(client).map(|i| i.peer.to_string()).unwrap_or_default();
+            info!("client {client} ({peer}): chat answered {line}");
+            ctx.send(client, line);
         }
     }
 
@@ -154,7 +156,7 @@ impl Chat {
                 return Err(fault(Code::BadJson, "binary messages are not accepted: send JSON as text"))
             }
         };
-        let value: Value = serde_json::from_str(text)
+        let value: Value = crate::app::parse_json(text)
             .map_err(|e| fault(Code::BadJson, format!("the message is not valid JSON: {e}")))?;
         let Value::Object(object) = value else {
             return Err(fault(Code::BadJson, "the message must be a JSON object with a \"type\""));

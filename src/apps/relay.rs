@@ -105,7 +105,7 @@ impl Relay {
     /// client (`None` for `POST /api/relay`); `may_register` says whether it
     /// may register a UUID (browsers only). `text` is passed on unchanged.
     fn route(&mut self, ctx: &mut Ctx, from: Option<ClientId>, may_register: bool, text: &str) -> Outcome {
-        let value: Value = match serde_json::from_str(text) {
+        let value: Value = match crate::app::parse_json(text) {
             Ok(v) => v,
             Err(e) => return Outcome::Refused(Refusal::NotJson(e.to_string())),
         };
@@ -190,7 +190,11 @@ impl App for Relay {
         };
         match outcome {
             Outcome::Quit => ctx.close_with(client, 1000, "quit"),
-            Outcome::Refused(why) => ctx.send(client, error_line(&why.message())),
+            Outcome::Refused(why) => {
+                let peer = ctx.info(client).map(|i| i.peer.to_string()).unwrap_or_default();
+                info!("client {client} ({peer}): relay error: {}", why.message());
+                ctx.send(client, error_line(&why.message()))
+            }
             // A socket client reads one line per message it sent.
             Outcome::Delivered(n) if !kind.is_websocket() => {
                 ctx.send(client, format!(r#"{{"opcode":"next","delivered":{n}}}"#))

@@ -35,6 +35,9 @@ const RECORD_QUEUE: usize = 16 * 1024;
 /// kept so far again (up to a few MiB of JSON, built on the dispatcher), so
 /// a flood of watches would hold up every client.
 const WATCH_EVERY: Duration = Duration::from_millis(100);
+/// Messages a viewer may have waiting before live frames skip it (a
+/// `frames` message holds at most [`RING`] frames, about 2 MiB).
+const VIEWER_BACKLOG: usize = 4;
 
 /// The app slot of `/ws/inspect`: its hooks do nothing, the dispatcher
 /// hands its clients' events to the [`Inspector`].
@@ -67,6 +70,8 @@ pub(crate) struct Inspector {
     deferred: HashMap<ClientId, ClientId>,
     /// The frames kept for each watched client, as JSON.
     rings: HashMap<ClientId, VecDeque<Value>>,
+    /// Frames each viewer was not sent while its socket was behind.
+    unsent: HashMap<ClientId, usize>,
     /// The samples of the plots, oldest first.
     history: VecDeque<Value>,
     /// Clients closed in the last minute, oldest first.
@@ -92,6 +97,7 @@ impl Inspector {
             watched_at: HashMap::new(),
             deferred: HashMap::new(),
             rings: HashMap::new(),
+            unsent: HashMap::new(),
             history: VecDeque::new(),
             closed: VecDeque::new(),
             last: Stats::default(),
@@ -192,6 +198,7 @@ impl Inspector {
     /// `viewer` watches `target`: its tap goes on; the viewer gets the
     /// handshake and the frames kept so far.
     fn watch(&mut self, hub: &mut Hub, viewer: ClientId, target: ClientId) {
+        self.unsent.remove(&viewer);
         if let Some(old) = self.viewers.insert(viewer, Some(target)).flatten() {
             if old != target {
                 self.let_go(hub, old);
@@ -227,6 +234,7 @@ impl Inspector {
     /// A viewer left.
     pub(crate) fn viewer_close(&mut self, hub: &mut Hub, id: ClientId) {
         self.watched_at.remove(&id);
+        self.unsent.remove(&id);
         self.deferred.remove(&id);
         if let Some(Some(watched)) = self.viewers.remove(&id) {
             self.let_go(hub, watched);
@@ -285,7 +293,17 @@ impl Inspector {
         }
     }
 
-    fn push_frames(&mut self, hub: &mut Hub, client: ClientId, frames: Vec<Value>) {
+    fn push_frames(&mut self, hub: &mut Hub, client: ClientId, mut frames: Vec<Value>) {
+        if !self.rings.contains_key(&client) {
+            return;
+        }
+        // More than a ring's worth at once: only the newest are kept, and shown.
+        if frames.len() > RING {
+            let over = frames.len() - (RING - 1);
+            frames.drain(..over);
+            let note = format!("{over} frames dropped: the inspector could not keep up");
+            frames.insert(0, json!({"t": self.now_ms(), "dir": "note", "text": note}));
+        }
         let Some(ring) = self.rings.get_mut(&client) else { return };
         for frame in &frames {
             if ring.len() == RING {
@@ -293,8 +311,27 @@ impl Inspector {
             }
             ring.push_back(frame.clone());
         }
-        let watchers: Vec<ClientId> =
-            self.viewers.iter().filter(|(_, w)| **w == Some(client)).map(|(v, _)| *v).collect();
+        // A viewer whose socket is behind gets no more frames until it has
+        // caught up, then a note of how many it missed: a `frames` message
+        // may be megabytes, so its outbox must not fill with them.
+        let mut watchers: Vec<ClientId> = Vec::new();
+        for viewer in self.viewers.iter().filter(|(_, w)| **w == Some(client)).map(|(v, _)| *v) {
+            if hub.writer(viewer).is_some_and(|w| w.backlog() > VIEWER_BACKLOG) {
+                *self.unsent.entry(viewer).or_default() += frames.len();
+                continue;
+            }
+            match self.unsent.remove(&viewer) {
+                Some(missed) => {
+                    let note = format!("{missed} frames not shown: the inspector could not keep up");
+                    let mut caught_up = frames.clone();
+                    caught_up.push(json!({"t": self.now_ms(), "dir": "note", "text": note}));
+                    let message =
+                        json!({"type": "frames", "client": client, "replace": false, "frames": caught_up});
+                    send_quiet(hub, &[viewer], &message);
+                }
+                None => watchers.push(viewer),
+            }
+        }
         if !watchers.is_empty() {
             let message = json!({"type": "frames", "client": client, "replace": false, "frames": frames});
             send_quiet(hub, &watchers, &message);
@@ -309,6 +346,26 @@ impl Inspector {
         for (viewer, target) in ready {
             self.deferred.remove(&viewer);
             self.take_watch(hub, viewer, target);
+        }
+        // Viewers that caught up hear what they missed, without waiting for a new frame.
+        let caught_up: Vec<ClientId> = self
+            .unsent
+            .keys()
+            .copied()
+            .filter(|&v| hub.writer(v).is_none_or(|w| w.backlog() <= VIEWER_BACKLOG))
+            .collect();
+        for viewer in caught_up {
+            let (Some(missed), Some(Some(client))) = (self.unsent.remove(&viewer), self.viewers.get(&viewer))
+            else {
+                continue;
+            };
+            let note = format!("{missed} frames not shown: the inspector could not keep up");
+            let frames = [json!({"t": self.now_ms(), "dir": "note", "text": note})];
+            send_quiet(
+                hub,
+                &[viewer],
+                &json!({"type": "frames", "client": client, "replace": false, "frames": frames}),
+            );
         }
         let now = self.now_ms();
         let mut connections = Map::new();

@@ -361,6 +361,9 @@ impl Dispatcher {
     }
 
     fn shutdown(&mut self) {
+        for app in 0..self.apps.len() {
+            self.call(app, None, "on_shutdown", |a, ctx| a.on_shutdown(ctx));
+        }
         let ids = self.hub.ids();
         info!("shutting down: closing {} clients with 1001", ids.len());
         for id in ids {

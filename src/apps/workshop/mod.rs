@@ -89,16 +89,33 @@ fn error_text(code: &str, message: &str) -> String {
 
 /// A reply to one client, kept back until `after` is durable.
 struct Reply {
+    /// The version that must be on disk before it goes (0: none).
     after: u64,
+    /// The message.
     text: String,
     /// What to send instead if the change it reports is undone.
     failed: Option<String>,
+    /// The log line of the change, written once it is on disk.
+    log: Option<String>,
+}
+
+/// Sends `reply` to `client` (unless it left: no text), and logs the
+/// change it reports, now on disk.
+fn send_reply(ctx: &mut Ctx, client: ClientId, reply: Reply) {
+    if let Some(line) = reply.log {
+        info!("{line}");
+    }
+    if !reply.text.is_empty() {
+        ctx.send(client, reply.text);
+    }
 }
 
 /// The workshop app (spec §3.4).
 pub struct Workshops {
     /// What was loaded at start-up, for the log.
     loaded: String,
+    /// Why the data directory cannot be written, for a warning at start-up.
+    unwritable: Option<String>,
     workshops: Vec<Workshop>,
     index: HashMap<String, usize>,
     /// Seats taken per workshop, in the order of `workshops`.
@@ -201,8 +218,21 @@ impl Workshops {
             reservations.len(),
             data_file.display()
         );
+        // A directory it cannot write in is said at once, not at the first reservation.
+        let probe = config.data.join(".wslab-write-test");
+        let unwritable = match fs::write(&probe, b"") {
+            Ok(()) => fs::remove_file(&probe).err().map(|e| e.to_string()),
+            Err(e) => Some(e.to_string()),
+        }
+        .map(|e| {
+            format!(
+                "workshop: cannot write in {} ({e}): every reservation will answer `unavailable` until it can",
+                config.data.display()
+            )
+        });
         let mut app = Workshops {
             loaded,
+            unwritable,
             workshops,
             index,
             taken,
@@ -273,18 +303,22 @@ impl Workshops {
 
     /// Sends `text` to `client` once `after` is durable and every earlier
     /// reply to it has gone out.
-    fn reply(&mut self, ctx: &mut Ctx, client: ClientId, after: u64, text: String, failed: Option<String>) {
+    fn reply(&mut self, ctx: &mut Ctx, client: ClientId, reply: Reply) {
         match self.waiting.get_mut(&client) {
-            Some(queue) => queue.push_back(Reply { after, text, failed }),
-            None if after <= self.durable => ctx.send(client, text),
+            Some(queue) => queue.push_back(reply),
+            None if reply.after <= self.durable => send_reply(ctx, client, reply),
             None => {
-                self.waiting.insert(client, VecDeque::from([Reply { after, text, failed }]));
+                self.waiting.insert(client, VecDeque::from([reply]));
             }
         }
     }
 
     fn error(&mut self, ctx: &mut Ctx, client: ClientId, code: &str, message: &str) {
-        self.reply(ctx, client, 0, error_text(code, message), None);
+        if let Some(peer) = ctx.info(client).map(|i| i.peer) {
+            info!("client {client} ({peer}): workshop error {code}: {message}");
+        }
+        let text = error_text(code, message);
+        self.reply(ctx, client, Reply { after: 0, text, failed: None, log: None });
     }
 
     /// Sends every reply whose version is durable, in order per client.
@@ -293,7 +327,7 @@ impl Workshops {
         self.waiting.retain(|&client, queue| {
             while queue.front().is_some_and(|r| r.after <= durable) {
                 if let Some(reply) = queue.pop_front() {
-                    ctx.send(client, reply.text);
+                    send_reply(ctx, client, reply);
                 }
             }
             !queue.is_empty()
@@ -330,17 +364,61 @@ impl Workshops {
         // Memory is what is on disk again: nothing left to save or announce.
         self.unsaved = false;
         self.state_due = false;
+        self.fail_unsaved();
+        self.release(ctx);
+        self.broadcast_state(ctx);
+    }
+
+    /// Every waiting reply whose change is not durable becomes its failure
+    /// (`unavailable`), due at once.
+    fn fail_unsaved(&mut self) {
         let durable = self.durable;
         for reply in self.waiting.values_mut().flat_map(|q| q.iter_mut()) {
             if reply.after > durable {
                 reply.after = 0;
+                reply.log = None;
                 if let Some(failed) = reply.failed.take() {
                     reply.text = failed;
                 }
             }
         }
+    }
+
+    /// At shutdown: writes what is not on disk yet, waits for the
+    /// persistence thread to end, and sends every waiting reply (what was
+    /// saved as made, what could not be as `unavailable`), so that its
+    /// clients hear of it before their 1001.
+    fn finish(&mut self, ctx: &mut Ctx) {
+        let Some(writer) = self.writer.take() else { return };
+        // Hand over the changes made during the last write, then closing the
+        // channel lets the thread write the newest snapshot and end.
+        if self.unsaved {
+            let job = Job {
+                version: self.version,
+                epoch: self.epoch,
+                reservations: Arc::new(self.reservations.clone()),
+            };
+            let _ = writer.jobs.send(job);
+        }
+        drop(writer.jobs);
+        let Ok(finished) = writer.thread.join() else {
+            return error!("workshop: the persistence thread panicked");
+        };
+        self.durable = self.durable.max(finished.durable);
+        self.fail_unsaved();
         self.release(ctx);
-        self.broadcast_state(ctx);
+        if !finished.last_failed {
+            info!(
+                "workshop: {} reservations kept in {}",
+                self.reservations.len(),
+                self.data_dir.join(DATA_FILE).display()
+            );
+        } else {
+            error!(
+                "workshop: the last changes could not be saved in {}; their senders were told `unavailable`",
+                self.data_dir.join(DATA_FILE).display()
+            );
+        }
     }
 
     fn reserve(&mut self, ctx: &mut Ctx, client: ClientId, request: &Value) {
@@ -371,7 +449,7 @@ impl Workshops {
         self.names.insert(name_entry);
         self.issued.insert(ticket.clone());
         let id = self.workshops[w].id.clone();
-        info!("workshop: client {client} reserved a seat in {id} for {name:?} ({ticket})");
+        let log = format!("workshop: client {client} reserved a seat in {id} for {name:?} ({ticket})");
         let reserved = json!({"type": "reserved", "workshop": id, "name": name, "ticket": ticket});
         self.reservations.push(Reservation { ticket, workshop: id, name, at: now_ms() });
         self.taken[w] += 1;
@@ -379,7 +457,9 @@ impl Workshops {
         self.announce(ctx);
         let failed =
             error_text("unavailable", "the reservation could not be saved, so it was not made; try again");
-        self.reply(ctx, client, self.version, reserved.to_string(), Some(failed));
+        let reply =
+            Reply { after: self.version, text: reserved.to_string(), failed: Some(failed), log: Some(log) };
+        self.reply(ctx, client, reply);
         self.persist(ctx);
     }
 
@@ -395,7 +475,8 @@ impl Workshops {
             self.names.remove(&(w, name_key(&r.name)));
         }
         self.issued.remove(&r.ticket);
-        info!("workshop: client {client} cancelled {} in {} ({:?})", r.ticket, r.workshop, r.name);
+        let log =
+            format!("workshop: client {client} cancelled {} in {} ({:?})", r.ticket, r.workshop, r.name);
         self.version += 1;
         self.announce(ctx);
         let cancelled = json!({"type": "cancelled", "ticket": r.ticket, "workshop": r.workshop});
@@ -403,7 +484,9 @@ impl Workshops {
             "unavailable",
             "the cancellation could not be saved; the ticket is still valid, try again",
         );
-        self.reply(ctx, client, self.version, cancelled.to_string(), Some(failed));
+        let reply =
+            Reply { after: self.version, text: cancelled.to_string(), failed: Some(failed), log: Some(log) };
+        self.reply(ctx, client, reply);
         self.persist(ctx);
     }
 }
@@ -411,6 +494,9 @@ impl Workshops {
 impl App for Workshops {
     fn on_start(&mut self, ctx: &mut Ctx) {
         info!("{}", self.loaded);
+        if let Some(why) = &self.unwritable {
+            warn!("{why}");
+        }
         let (jobs, job_rx) = unbounded::<Job>();
         let (ack_tx, acks) = unbounded::<Ack>();
         let dir = self.data_dir.clone();
@@ -443,7 +529,7 @@ impl App for Workshops {
         let Message::Text(text) = message else {
             return self.error(ctx, client, "bad_json", "send JSON objects as text messages");
         };
-        let request: Value = match serde_json::from_str(text.as_str()) {
+        let request: Value = match crate::app::parse_json(text.as_str()) {
             Ok(value @ Value::Object(_)) => value,
             Ok(_) => return self.error(ctx, client, "bad_json", "a message is a JSON object"),
             Err(e) => return self.error(ctx, client, "bad_json", &format!("not JSON: {e}")),
@@ -461,30 +547,25 @@ impl App for Workshops {
 
     fn on_close(&mut self, _ctx: &mut Ctx, client: ClientId) {
         // Its reservations stay; only the replies it can no longer get go.
-        self.waiting.remove(&client);
+        // Those of changes still being saved stay without their text, so
+        // that the change is logged once it is on disk.
+        let Some(queue) = self.waiting.get_mut(&client) else { return };
+        queue.retain(|r| r.log.is_some());
+        queue.iter_mut().for_each(|r| {
+            r.text.clear();
+            r.failed = None;
+        });
+        if queue.is_empty() {
+            self.waiting.remove(&client);
+        }
     }
 
-    fn on_stop(&mut self, _ctx: &mut Ctx) {
-        let Some(writer) = self.writer.take() else { return };
-        // Hand over the changes made during the last write, then closing the
-        // channel lets the thread write the newest snapshot and end.
-        if self.unsaved {
-            let job = Job {
-                version: self.version,
-                epoch: self.epoch,
-                reservations: Arc::new(self.reservations.clone()),
-            };
-            let _ = writer.jobs.send(job);
-        }
-        drop(writer.jobs);
-        match writer.thread.join() {
-            Ok(()) => info!(
-                "workshop: {} reservations kept in {}",
-                self.reservations.len(),
-                self.data_dir.join(DATA_FILE).display()
-            ),
-            Err(_) => error!("workshop: the persistence thread panicked"),
-        }
+    fn on_shutdown(&mut self, ctx: &mut Ctx) {
+        self.finish(ctx);
+    }
+
+    fn on_stop(&mut self, ctx: &mut Ctx) {
+        self.finish(ctx);
     }
 
     fn on_request(&mut self, _ctx: &mut Ctx, request: &ApiRequest) -> Option<ApiResponse> {
@@ -634,6 +715,28 @@ mod tests {
         assert_eq!(load_reservations(&dir.0.join(DATA_FILE)).unwrap().len(), 3);
         // Two writes for three reservations: nothing more comes.
         assert!(t.notified().is_empty());
+        t.stop(&mut app);
+    }
+
+    #[test]
+    fn at_shutdown_the_replies_waiting_for_the_disk_go_out_before_the_clients_close() {
+        let dir = Dir::new("shutdown-replies");
+        let (mut t, mut app) = started(&dir);
+        let a = t.open(&mut app, "/ws/workshop");
+        let gone = t.open(&mut app, "/ws/workshop");
+        t.sent();
+        t.message_json(&mut app, a, reserve("ann")); // write 1 starts
+        t.message_json(&mut app, a, reserve("bob")); // waits for write 2
+        t.message_json(&mut app, gone, reserve("cy"));
+        t.disconnect(&mut app, gone); // it left before its seat was saved: the seat stays
+        t.sent_to(gone);
+        assert!(!got(&mut t, a).iter().any(|(kind, _)| kind == "reserved"), "nothing acknowledged yet");
+        // No acknowledgement is delivered: the server shuts down now.
+        t.shutdown(&mut app);
+        let replies: Vec<_> = got(&mut t, a).into_iter().filter(|(kind, _)| kind != "state").collect();
+        assert_eq!(replies, [pair("reserved", json!("ann")), pair("reserved", json!("bob"))]);
+        assert!(t.sent_to(gone).is_empty());
+        assert_eq!(load_reservations(&dir.0.join(DATA_FILE)).unwrap().len(), 3);
         t.stop(&mut app);
     }
 

@@ -178,15 +178,25 @@ pub(super) struct Writer {
     /// Snapshots to write.
     pub(super) jobs: Sender<Job>,
     /// The thread, joined at `on_stop`.
-    pub(super) thread: JoinHandle<()>,
+    pub(super) thread: JoinHandle<Finished>,
+}
+
+/// How the persistence thread ended.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub(super) struct Finished {
+    /// The newest version it made durable (0: none).
+    pub(super) durable: u64,
+    /// Whether its last write failed.
+    pub(super) last_failed: bool,
 }
 
 /// The persistence thread: takes every snapshot queued, writes the newest,
 /// reports it. Ends when the app drops its sender, after the last write.
-pub(super) fn persistence_loop(jobs: &Receiver<Job>, acks: &Sender<Ack>, dir: &Path) {
+pub(super) fn persistence_loop(jobs: &Receiver<Job>, acks: &Sender<Ack>, dir: &Path) -> Finished {
     // After a failed write, snapshots of that epoch (made before the app
     // undid its changes) are dropped.
     let mut min_epoch = 0;
+    let mut finished = Finished { durable: 0, last_failed: false };
     while let Ok(first) = jobs.recv() {
         let newest = std::iter::once(first).chain(jobs.try_iter()).filter(|j| j.epoch >= min_epoch).last();
         let Some(job) = newest else {
@@ -195,8 +205,12 @@ pub(super) fn persistence_loop(jobs: &Receiver<Job>, acks: &Sender<Ack>, dir: &P
             continue;
         };
         let ack = match save_reservations(dir, &job.reservations) {
-            Ok(()) => Ack::Durable { version: job.version, reservations: job.reservations },
+            Ok(()) => {
+                finished = Finished { durable: finished.durable.max(job.version), last_failed: false };
+                Ack::Durable { version: job.version, reservations: job.reservations }
+            }
             Err(e) => {
+                finished.last_failed = true;
                 min_epoch = job.epoch + 1;
                 Ack::Failed { version: job.version, epoch: job.epoch, error: e.to_string() }
             }
@@ -204,4 +218,5 @@ pub(super) fn persistence_loop(jobs: &Receiver<Job>, acks: &Sender<Ack>, dir: &P
         // The app may be gone at shutdown: the write is what matters then.
         let _ = acks.send(ack);
     }
+    finished
 }
