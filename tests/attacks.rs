@@ -218,6 +218,27 @@ fn a_head_or_a_body_sent_one_byte_every_100_ms_is_cut_at_the_handshake_timeout()
         body.len()
     );
     assert!(cut_while_dripping(addr, post.as_bytes(), body.into_bytes()), "the body was not cut");
+    // The legacy greeting's last letter just before the timeout, then a
+    // space at a time: the deadline is still the one of the first byte.
+    let mut s = TcpStream::connect(addr).unwrap();
+    s.set_read_timeout(Some(Duration::from_secs(8))).unwrap();
+    let started = std::time::Instant::now();
+    s.write_all(b"php proces").unwrap();
+    let mut w = s.try_clone().unwrap();
+    let drip = thread::spawn(move || {
+        thread::sleep(Duration::from_millis(900)); // the attack's pace
+        for b in std::iter::once(b's').chain(std::iter::repeat_n(b' ', 30)) {
+            if w.write_all(&[b]).is_err() {
+                return;
+            }
+            thread::sleep(Duration::from_millis(100));
+        }
+    });
+    assert!(reads_to_the_end(&mut s), "the greeting was not cut");
+    let cut_at = started.elapsed();
+    let _ = s.shutdown(std::net::Shutdown::Both);
+    drip.join().unwrap();
+    assert!(cut_at < Duration::from_millis(1600), "cut after {cut_at:?}, not at the 1 s handshake timeout");
     others_are_served(addr);
 }
 

@@ -191,11 +191,21 @@ fn post_api_relay_from_an_allowed_origin_carries_the_header_and_delivers() {
     assert_eq!(r.status, 413);
     assert_eq!(r.header("Access-Control-Allow-Origin").as_deref(), Some(SITE));
 
-    // Another origin's POST is still answered (CORS is the browser's rule:
-    // it hides the answer from that page), without the header.
-    let r = post_relay(server.addr, Some("http://evil.example"), body);
-    assert_eq!(r.status, 200);
+    // Another origin's POST is refused, not carried out: CORS would only
+    // hide the answer from that page, and a form or a `no-cors` fetch
+    // needs no preflight (cross-site request forgery).
+    let forged = r#"{"opcode":"feedback","uuid":"cors-page","progress":666}"#;
+    let r = post_relay(server.addr, Some("http://evil.example"), forged);
+    assert_eq!(r.status, 403);
+    assert!(
+        r.json()["error"].as_str().unwrap().contains("--allow-origin http://evil.example"),
+        "{}",
+        r.text()
+    );
     assert_eq!(cors_headers(&r), Vec::<String>::new());
+    // A script (no Origin) still gets in; the page sees it, and never the forged one.
+    let r = post_relay(server.addr, None, body);
+    assert_eq!(r.status, 200);
     assert_eq!(page.recv_text(), body);
 }
 

@@ -194,7 +194,12 @@ fn no_inspect_turns_it_off() {
         Err(tungstenite::Error::Http(response)) => assert_eq!(response.status(), 404),
         other => panic!("expected 404, got {:?}", other.map(|_| "a 101")),
     }
-    assert_eq!(server.get("/inspect.html").status, 404);
+    for spelling in
+        ["/inspect.html", "//inspect.html", "/./inspect.html", "/%69nspect.html", "/inspect%2ehtml?x"]
+    {
+        assert_eq!(server.get(spelling).status, 404, "{spelling}");
+    }
+    assert_eq!(server.get("/index.html").status, 200);
     assert!(server.status()["connections"].get("inspect").is_none());
 }
 

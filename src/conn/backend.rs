@@ -44,11 +44,14 @@ const CLOSE_TIMEOUT: Duration = Duration::from_secs(2);
 const CHUNK: usize = 4 * 1024;
 
 /// Serves a backend script that opened a plain TCP socket. `buf` holds the
-/// bytes read so far (`{...` or the `php process` greeting).
+/// bytes read so far (`{...` or the `php process` greeting); `deadline`
+/// is the handshake timeout's, counted from the connection's start, which
+/// the greeting line must make.
 pub(crate) fn serve(
     mut stream: Stream,
     peer: SocketAddr,
     mut buf: Vec<u8>,
+    deadline: Instant,
     server: &Arc<Shared>,
 ) -> Result<()> {
     let Some(app) = server.routes.backend_app() else {
@@ -56,7 +59,7 @@ pub(crate) fn serve(
         return refuse(stream, "this server has no app for backend sockets");
     };
     let greeted = buf.starts_with(PHP_GREETING);
-    if greeted && !read_greeting(&mut stream, &mut buf, server.config.handshake_timeout)? {
+    if greeted && !read_greeting(&mut stream, &mut buf, deadline)? {
         info!("{peer}: plain-socket backend refused: bad greeting line");
         return refuse(stream, "expected the greeting \"php process\" and an empty line");
     }
@@ -84,8 +87,7 @@ pub(crate) fn serve(
 /// The empty line after it is whitespace before the first JSON value, which
 /// the [`Framer`] skips; a client that waits for `ready` before sending it
 /// would otherwise wait forever.
-fn read_greeting(stream: &mut Stream, buf: &mut Vec<u8>, timeout: Duration) -> io::Result<bool> {
-    let deadline = Instant::now() + timeout;
+fn read_greeting(stream: &mut Stream, buf: &mut Vec<u8>, deadline: Instant) -> io::Result<bool> {
     let mut chunk = [0u8; 512];
     loop {
         if let Some(end) = buf.iter().position(|&b| b == b'\n') {

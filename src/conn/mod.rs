@@ -164,7 +164,7 @@ fn serve(socket: TcpStream, peer: SocketAddr, server: &Arc<Shared>) -> Result<Op
             }
             Peer::Http(req) => return Ok(respond::respond(stream, buf, req, server).map(|()| None)?),
             // The plain-socket peers of spec §3.5 (backend scripts) plug in here.
-            Peer::Backend => return backend::serve(stream, peer, buf, server).map(|()| None),
+            Peer::Backend => return backend::serve(stream, peer, buf, deadline, server).map(|()| None),
             Peer::Invalid => {
                 return refuse(stream, 400, "bad request: this port speaks HTTP and WebSocket").map(|()| None)
             }

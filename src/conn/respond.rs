@@ -28,6 +28,18 @@ pub(crate) fn respond(mut stream: Stream, buf: Vec<u8>, req: Request, server: &S
             Response::json(bad.status, &serde_json::json!({"ok": false, "error": bad.why})),
         ),
         Err(bad) => Response::text(bad.status, &format!("bad request: {}", bad.why)),
+        Ok(_) if api && cors::forbidden_write(&req, allow).is_some() => {
+            let origin = cors::forbidden_write(&req, allow).unwrap_or_default();
+            log::warn!(
+                "{}: {} {} from origin {origin:?} refused (not in --allow-origin), 403",
+                peer(&stream),
+                req.method(),
+                req.path(),
+            );
+            let error =
+                format!("origin {origin} is not allowed here: start wslab with --allow-origin {origin}");
+            cors::apply(&req, allow, Response::json(403, &serde_json::json!({"ok": false, "error": error})))
+        }
         Ok(framing) if api => {
             let timeout = server.config.handshake_timeout;
             match read_body(&mut stream, &buf[req.head_len..], &req, framing, timeout) {
@@ -36,7 +48,7 @@ pub(crate) fn respond(mut stream: Stream, buf: Vec<u8>, req: Request, server: &S
                     if response.status == 403 {
                         log::warn!(
                             "{}: OPTIONS {} from origin {:?} refused (not in --allow-origin), 403",
-                            stream.tcp().peer_addr().map_or_else(|_| "?".to_string(), |a| a.to_string()),
+                            peer(&stream),
                             req.path(),
                             req.header("Origin").unwrap_or("")
                         );
@@ -47,7 +59,7 @@ pub(crate) fn respond(mut stream: Stream, buf: Vec<u8>, req: Request, server: &S
                 Err(response) => cors::apply(&req, allow, response),
             }
         }
-        Ok(_) if server.inspect.is_none() && req.path().starts_with("/inspect.html") => {
+        Ok(_) if server.inspect.is_none() && is_inspector_page(&req, &server.config.www) => {
             Response::text(404, "the inspector is off (the server runs with --no-inspect)")
         }
         Ok(_) => files::handle(&req, &server.config.www),
@@ -127,4 +139,16 @@ impl Taking {
 /// `413` for a body over [`MAX_BODY`].
 fn too_large() -> Response {
     Response::json(413, &serde_json::json!({"ok": false, "error": format!("body over {MAX_BODY} bytes")}))
+}
+
+/// The peer's address, for the log.
+fn peer(stream: &Stream) -> String {
+    stream.tcp().peer_addr().map_or_else(|_| "?".to_string(), |a| a.to_string())
+}
+
+/// Whether `req` asks for the inspector's page, however its path is spelled
+/// (`//inspect.html`, `/%69nspect.html`, `/./inspect.html`).
+fn is_inspector_page(req: &Request, www: &std::path::Path) -> bool {
+    let page = files::resolve(www, "/inspect.html").ok();
+    page.is_some() && files::resolve(www, req.path()).ok() == page
 }

@@ -96,6 +96,19 @@ pub fn options(req: &Request, allow: &[String]) -> Response {
     response.with("Vary", "Origin")
 }
 
+/// With a list, the `Origin` of a request that would change something
+/// (any method but `GET`, `HEAD`, `OPTIONS`) from a page not in it: such
+/// a request is refused, not carried out. CORS only hides the answer from
+/// that page; a form or a `no-cors` `fetch` would still get its `POST` in
+/// (cross-site request forgery).
+pub fn forbidden_write<'r>(req: &'r Request, allow: &[String]) -> Option<&'r str> {
+    if allow.is_empty() || matches!(req.method(), "GET" | "HEAD" | "OPTIONS") {
+        return None;
+    }
+    let origin = req.header("Origin")?;
+    (allowed_origin(req, allow).is_none()).then_some(origin)
+}
+
 /// The `403` for a page from an origin not in `--allow-origin`, saying
 /// how to let it in (a preflight's and a WebSocket upgrade's answer).
 pub fn origin_refused(origin: &str) -> Response {
@@ -108,6 +121,23 @@ pub fn origin_refused(origin: &str) -> Response {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn a_post_from_a_page_not_in_the_list_is_forbidden_reads_and_scripts_are_not() {
+        let req = |method: &str, origin: Option<&str>| {
+            let headers: Vec<(&str, &[u8])> = origin.iter().map(|o| ("Origin", o.as_bytes())).collect();
+            Request::new(method, "/api/relay", headers.into_iter(), 0)
+        };
+        let allow = vec!["http://good.example".to_string()];
+        assert_eq!(
+            forbidden_write(&req("POST", Some("http://evil.example")), &allow),
+            Some("http://evil.example")
+        );
+        assert_eq!(forbidden_write(&req("POST", Some("http://good.example")), &allow), None);
+        assert_eq!(forbidden_write(&req("POST", None), &allow), None, "curl, PHP: no Origin");
+        assert_eq!(forbidden_write(&req("GET", Some("http://evil.example")), &allow), None);
+        assert_eq!(forbidden_write(&req("POST", Some("http://evil.example")), &[]), None, "no list: any");
+    }
 
     const SITE: &str = "http://apache.lab:8000";
 
