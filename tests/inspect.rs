@@ -337,3 +337,38 @@ fn a_viewer_that_stops_reading_is_skipped_not_flooded_and_told_what_it_missed() 
         }
     }
 }
+
+#[test]
+fn a_backend_sockets_messages_are_one_frame_each_however_they_were_split() {
+    let server = TestServer::start();
+    let mut viewer = server.ws("/ws/inspect");
+    viewer.recv_json();
+    let mut backend = std::net::TcpStream::connect(server.addr).unwrap();
+    backend.set_read_timeout(Some(support::WAIT)).unwrap();
+    backend.write_all(b"php process\n\n").unwrap();
+    let mut reader = std::io::BufReader::new(backend.try_clone().unwrap());
+    let mut line = String::new();
+    std::io::BufRead::read_line(&mut reader, &mut line).unwrap(); // ready
+    let id = listed(&mut viewer, |c| c["kind"] == "socket")["id"].clone();
+    viewer.send_json(json!({"type": "watch", "client": id}));
+    let handshake = next_of(&mut viewer, "handshake");
+    assert_eq!(handshake["request"], "php process\n\n", "{handshake}");
+    assert!(handshake.get("partial").is_none(), "{handshake}");
+    next_of(&mut viewer, "frames");
+    // One message in two writes, then one of 60 KB, which the server reads
+    // 4 KiB at a time.
+    backend.write_all(b"{\"opcode\":").unwrap();
+    backend.flush().unwrap();
+    backend.write_all(b"\"split\"}").unwrap();
+    line.clear();
+    std::io::BufRead::read_line(&mut reader, &mut line).unwrap();
+    let big = format!("{{\"opcode\":\"big\",\"pad\":\"{}\"}}", "x".repeat(60_000));
+    backend.write_all(big.as_bytes()).unwrap();
+    line.clear();
+    std::io::BufRead::read_line(&mut reader, &mut line).unwrap();
+    let got: Vec<Value> = frames(&mut viewer, &id, 4).into_iter().filter(|f| f["dir"] == "in").collect();
+    assert_eq!(got.len(), 2, "{got:?}");
+    assert_eq!(got[0]["text"], "{\"opcode\":\"split\"}");
+    assert_eq!(got[1]["len"], big.len());
+    assert_eq!(got[1]["cut"], true);
+}

@@ -28,6 +28,7 @@ use super::stream::{read_until_closed, Stream};
 use crate::app::{ClientId, ClientInfo, ClientKind, CloseStatus, Message};
 use crate::dispatch::Event;
 use crate::error::Result;
+use crate::inspect::tap::Dir;
 use crate::state::Shared;
 use crate::wire::encode::error_line;
 use crate::wire::Writer;
@@ -150,6 +151,7 @@ impl Backend {
         loop {
             match self.framer.next(eof) {
                 Frame::Message(text) => {
+                    self.writer.tap().line(Dir::In, &text);
                     let message = Message::text(text);
                     if self.events.send(Event::Message { id: self.id, message }).is_err() {
                         return Ok(()); // shutting down

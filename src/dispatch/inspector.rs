@@ -463,10 +463,15 @@ fn handshake_json(hub: &Hub, id: ClientId) -> Value {
     let Some(info) = hub.info(id) else {
         return json!({"type": "handshake", "client": id, "request": null, "response": null, "partial": true});
     };
+    // A backend socket has no HTTP handshake: its greeting, if it sent one
+    // (the app's answer to it, if any, is among its frames).
+    if let ClientKind::Socket { greeted } = info.kind {
+        let request = if greeted { "php process\n\n" } else { "" };
+        return json!({"type": "handshake", "client": id, "request": request, "response": ""});
+    }
     let mut target = info.path.clone();
-    if !info.query.is_empty() {
-        let pairs: Vec<String> = info.query.iter().map(|(k, v)| format!("{k}={v}")).collect();
-        target = format!("{target}?{}", pairs.join("&"));
+    if !info.query_string.is_empty() {
+        target = format!("{target}?{}", info.query_string);
     }
     let mut request = format!("GET {target} HTTP/1.1\r\n");
     for (name, value) in &info.headers {

@@ -145,12 +145,12 @@ impl Tap {
     }
 
     /// Records what `scanner` finds in `bytes`, just read from the client.
+    /// A backend socket's reads are not its messages (one may come in many
+    /// reads, or many in one): its thread records each whole message with
+    /// [`Tap::line`] instead.
     pub fn incoming(&self, scanner: &mut Scanner, bytes: &[u8]) {
         let Some(sink) = self.sink() else { return };
         if sink.lines {
-            for line in bytes.split_inclusive(|&b| b == b'\n').filter(|l| !l.is_empty()) {
-                self.emit(&sink, line_record(&sink, Dir::In, &Bytes::copy_from_slice(line)));
-            }
             return;
         }
         scanner.feed(bytes, &mut |header, payload| {
