@@ -372,3 +372,21 @@ fn a_backend_sockets_messages_are_one_frame_each_however_they_were_split() {
     assert_eq!(got[1]["len"], big.len());
     assert_eq!(got[1]["cut"], true);
 }
+
+#[test]
+fn past_500_open_clients_the_list_says_how_many_it_left_out() {
+    let server = TestServer::start();
+    let mut viewer = server.ws("/ws/inspect");
+    assert_eq!(viewer.recv_json()["unlisted"], 0);
+    let clients: Vec<_> = (0..505).map(|_| raw_ws(server.addr, "/ws/echo")).collect();
+    loop {
+        let tick = next_of(&mut viewer, "tick");
+        let listed = tick["clients"].as_array().unwrap().iter().filter(|c| c["closed"].is_null()).count();
+        // 505 echo clients and the viewer: 500 listed, 6 left out.
+        if tick["unlisted"] == 6 {
+            assert_eq!(listed, 500);
+            break;
+        }
+    }
+    drop(clients);
+}

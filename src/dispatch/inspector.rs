@@ -130,12 +130,14 @@ impl Inspector {
         }
         self.viewers.insert(id, None);
         let kept = log::since(0);
+        let (clients, unlisted) = self.list(hub, names);
         let hello = json!({
             "type": "hello",
             "now": self.now_ms(),
             "apps": names,
             "history": self.history,
-            "clients": self.list(hub, names),
+            "clients": clients,
+            "unlisted": unlisted,
             "log": log_lines(&kept),
         });
         if self.viewers.len() == 1 {
@@ -399,24 +401,27 @@ impl Inspector {
         if let Some(last) = lines.last() {
             self.log_seq = last.seq;
         }
+        let (clients, unlisted) = self.list(hub, names);
         let tick = json!({
             "type": "tick",
             "now": now,
             "sample": sample,
-            "clients": self.list(hub, names),
+            "clients": clients,
+            "unlisted": unlisted,
             "log": log_lines(&lines),
         });
         let viewers: Vec<ClientId> = self.viewers.keys().copied().collect();
         send_quiet(hub, &viewers, &tick);
     }
 
-    /// The client list: open clients newest first (at most [`LIST_MAX`]), then the closed ones.
-    fn list(&self, hub: &Hub, names: &[String]) -> Vec<Value> {
+    /// The client list: open clients newest first (at most [`LIST_MAX`]),
+    /// then the closed ones; and how many open ones were left out.
+    fn list(&self, hub: &Hub, names: &[String]) -> (Vec<Value>, usize) {
         let mut open: Vec<Entry> = hub.entries().collect();
         open.sort_unstable_by_key(|e| std::cmp::Reverse(e.id));
         let mut list: Vec<Value> = open.iter().take(LIST_MAX).map(|e| client_json(e, names)).collect();
         list.extend(self.closed.iter().rev().map(|c| c.listed.clone()));
-        list
+        (list, open.len().saturating_sub(LIST_MAX))
     }
 }
 

@@ -360,8 +360,11 @@ function updateRow(tr, c) {
   tr.setAttribute('aria-selected', String(selected));
 }
 
-/** The table follows the server's list: same rows, same order (newest first, then closed). */
-function renderClients(list) {
+/**
+ * The table follows the server's list: same rows, same order (newest first,
+ * then closed); `unlisted` open clients (the oldest) did not fit in it.
+ */
+function renderClients(list, unlisted) {
   const tbody = byId('clients').tBodies[0];
   view.clients = new Map();
   list.forEach((c, index) => {
@@ -383,7 +386,8 @@ function renderClients(list) {
     }
   }
   const closed = list.filter((c) => c && c.closed).length;
-  setText('clients-count', (list.length - closed) + ' open, ' + closed + ' closed');
+  const more = Number(unlisted) > 0 ? ' (and ' + Number(unlisted) + ' older ones not listed: the newest 500 are)' : '';
+  setText('clients-count', (list.length - closed) + ' open' + more + ', ' + closed + ' closed');
   updateWatched();
 }
 
@@ -591,7 +595,7 @@ function onHello(msg) {
   addApps(Array.isArray(msg.apps) ? msg.apps : []);
   view.samples = [];
   (Array.isArray(msg.history) ? msg.history : []).forEach(addSample);
-  renderClients(Array.isArray(msg.clients) ? msg.clients : []);
+  renderClients(Array.isArray(msg.clients) ? msg.clients : [], msg.unlisted);
   addLog(Array.isArray(msg.log) ? msg.log : [], true);
   drawPlots();
   if (view.watched !== null) {
@@ -610,7 +614,7 @@ function onHello(msg) {
 function onTick(msg) {
   setClock(msg.now);
   addSample(msg.sample);
-  if (Array.isArray(msg.clients)) renderClients(msg.clients);
+  if (Array.isArray(msg.clients)) renderClients(msg.clients, msg.unlisted);
   if (Array.isArray(msg.log)) addLog(msg.log, false);
   drawPlots();
 }
