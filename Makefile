@@ -17,7 +17,7 @@ help:
 	@echo "make build | fmt | lint | clean"
 
 ## Set up a Ratchet project for wslab (what `composer require cboden/ratchet`
-## does): make ratchet DIR=myproject, then make run ARGS="--app /=php myproject/server.php".
+## does): make ratchet DIR=myproject, then make run ARGS="--app /='php myproject/server.php'".
 DIR ?=
 ratchet:
 	$(CARGO) build --release

@@ -7,7 +7,7 @@
 //! ```js
 //! ws = new WebSocket('ws://' + location.host + '/ws/counter?name=ann');
 //! ws.onmessage = (e) => console.log(e.data);
-//! ws.send('hi');
+//! ws.onopen = () => ws.send('hi');
 //! ```
 
 use std::collections::HashMap;

@@ -7,7 +7,7 @@
 //! ```js
 //! ws = new WebSocket('ws://' + location.host + '/ws/hello');
 //! ws.onmessage = (e) => console.log(e.data);
-//! ws.send('hi all');
+//! ws.onopen = () => ws.send('hi all');
 //! ```
 //!
 //! The built-in apps (echo, rooms, chat, ...) keep running beside it.

@@ -219,8 +219,11 @@ impl Server {
             apps.len() - 1
         });
         let mut routes = Routes::default();
-        let root_choices: Vec<String> = apps.iter().map(|r| r.root_name().to_string()).collect();
-        match apps.iter().position(|r| r.root_name() == config.root_app) {
+        // The inspector is never the root app: its page connects to its own path.
+        let rootable = |id: &usize| Some(*id) != inspect_app;
+        let root_choices: Vec<&str> =
+            (0..apps.len()).filter(rootable).map(|id| apps[id].root_name()).collect();
+        match (0..apps.len()).filter(rootable).find(|&id| apps[id].root_name() == config.root_app) {
             Some(id) => routes.exact("/", id, &apps[id].root.1),
             // The default root (`lobby`) is optional: a server without the rooms app has none.
             None if config.root_app == DEFAULT_ROOT_APP => {}

@@ -62,6 +62,13 @@ fn bad_flags_are_refused_with_exit_1() {
         assert!(stderr.starts_with("wslab: "), "{args:?}: {stderr}");
         assert_eq!(stderr.lines().count(), 1, "{args:?}: {stderr}");
     }
+    // The error lists what --help lists, and the inspector is not the root app.
+    for name in ["bogus", "inspect"] {
+        let out = wslab().args(["--root-app", name, "--port", "0"]).output().unwrap();
+        assert_eq!(out.status.code(), Some(1), "--root-app {name}");
+        let stderr = String::from_utf8_lossy(&out.stderr);
+        assert!(stderr.trim_end().ends_with("choose one of echo, lobby, chat, workshop, relay"), "{stderr}");
+    }
 }
 
 #[test]

@@ -359,3 +359,39 @@ fn plain_http_on_a_tls_port_names_the_https_url_and_a_head_gets_no_body() {
     let answer = ask(b"GET / HTTP/1.0\r\n\r\n");
     assert!(answer.contains(&format!("open https://{}/", server.addr)), "{answer}");
 }
+
+#[test]
+fn the_example_jobs_with_tls_reach_their_page_as_the_relay_page_says() {
+    let (server, dir, client) = tls_server();
+    let php = Command::new("php").arg("--version").output().is_ok_and(|o| o.status.success());
+    let mut jobs = vec![("python3", "job.py"), ("sh", "job.sh")];
+    if php {
+        jobs.push(("php", "job.php"));
+    }
+    for (program, script) in jobs {
+        let uuid = format!("tls-{script}");
+        let mut page = wss(server.addr, &client, "/ws/relay");
+        page.read().unwrap(); // ready
+        page.send(Message::text(json!({"opcode": "uuid", "uuid": uuid}).to_string())).unwrap();
+        // The registration is in once the page hears its own feedback.
+        let ping = json!({"opcode": "feedback", "uuid": uuid, "progress": 0}).to_string();
+        page.send(Message::text(ping)).unwrap();
+        page.read().unwrap();
+        let output = Command::new(program)
+            .arg(format!("examples/backend/{script}"))
+            .args([uuid.as_str(), &server.addr.port().to_string(), "--tls"])
+            .current_dir(env!("CARGO_MANIFEST_DIR"))
+            .env("WSLAB_CA", dir.path().join("cert.pem"))
+            .output()
+            .unwrap();
+        let log =
+            format!("{}{}", String::from_utf8_lossy(&output.stdout), String::from_utf8_lossy(&output.stderr));
+        assert!(output.status.success(), "{script} --tls:\n{log}");
+        let mut last = 0;
+        while last < 100 {
+            let got: serde_json::Value =
+                serde_json::from_str(page.read().unwrap().to_text().unwrap()).unwrap();
+            last = got["progress"].as_u64().unwrap();
+        }
+    }
+}

@@ -1,7 +1,11 @@
 <?php
 // job.php: a long job that reports its progress to one relay page (wslab).
 //
-// Usage: php job.php UUID PORT [HOST]      (HOST defaults to 127.0.0.1)
+// Usage: php job.php UUID PORT [HOST] [--tls]     (HOST defaults to 127.0.0.1)
+//
+// --tls: the server runs with --tls-cert (make run-tls); its certificate is
+// checked against certs/cert.pem (make cert's), or $WSLAB_CA if set, or the
+// system's certificates when neither file exists.
 //
 // It talks to the server the way phpWebSocketServer's PHP client does: a
 // plain TCP socket, the greeting "php process" and an empty line, then the
@@ -10,13 +14,16 @@
 // the next: {"opcode":"next",...} when it was delivered, or
 // {"opcode":"error","message":"..."}.
 
-if ($argc < 3) {
-    fwrite(STDERR, "usage: php job.php UUID PORT [HOST]\n");
+$args = array_slice($argv, 1);
+$tls = in_array('--tls', $args, true);
+$args = array_values(array_filter($args, fn ($a) => $a !== '--tls'));
+if (count($args) < 2) {
+    fwrite(STDERR, "usage: php job.php UUID PORT [HOST] [--tls]\n");
     exit(2);
 }
-$uuid = $argv[1];
-$port = (int) $argv[2];
-$host = $argv[3] ?? '127.0.0.1';
+$uuid = $args[0];
+$port = (int) $args[1];
+$host = $args[2] ?? '127.0.0.1';
 
 function fail(string $why): void
 {
@@ -51,9 +58,16 @@ function read_reply($socket): array
     return $reply;
 }
 
-echo "connecting to $host:$port\n";
+echo "connecting to $host:$port" . ($tls ? ' over TLS' : '') . "\n";
 $target = strpos($host, ':') === false ? $host : "[$host]"; // an IPv6 address goes in brackets
-$socket = @stream_socket_client("tcp://$target:$port", $errno, $errstr, 5);
+$ssl = ['peer_name' => $host];
+$ca = getenv('WSLAB_CA') ?: 'certs/cert.pem';
+if (is_file($ca)) {
+    $ssl['cafile'] = $ca;
+}
+$context = stream_context_create(['ssl' => $ssl]);
+$scheme = $tls ? 'ssl' : 'tcp';
+$socket = @stream_socket_client("$scheme://$target:$port", $errno, $errstr, 5, STREAM_CLIENT_CONNECT, $context);
 if ($socket === false) {
     fail("cannot connect to $host:$port: $errstr");
 }

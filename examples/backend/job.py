@@ -1,7 +1,11 @@
 #!/usr/bin/env python3
 """job.py: a long job that reports its progress to one relay page (wslab).
 
-Usage: python3 job.py UUID PORT [HOST]      (HOST defaults to 127.0.0.1)
+Usage: python3 job.py UUID PORT [HOST] [--tls]     (HOST defaults to 127.0.0.1)
+
+--tls: the server runs with --tls-cert (make run-tls); its certificate is
+checked against certs/cert.pem (make cert's), or $WSLAB_CA if set, or the
+system's certificates when neither file exists.
 
 A plain TCP socket and the standard library only. The script starts straight
 with a JSON object (no greeting, so no "ready" line comes back), writes one
@@ -11,21 +15,35 @@ object per line and reads one reply line after each:
 """
 
 import json
+import os
 import socket
+import ssl
 import sys
 import time
 
 
+def connect(host, port, tls):
+    """A socket to the server; over TLS with `tls`."""
+    # timeout: a reply that takes longer than 10 s is an error.
+    sock = socket.create_connection((host, port), timeout=10)
+    if not tls:
+        return sock
+    ca = os.environ.get("WSLAB_CA", "certs/cert.pem")
+    context = ssl.create_default_context(cafile=ca if os.path.isfile(ca) else None)
+    return context.wrap_socket(sock, server_hostname=host)
+
+
 def main(argv):
+    tls = "--tls" in argv
+    argv = [a for a in argv if a != "--tls"]
     if len(argv) < 3:
-        print("usage: python3 job.py UUID PORT [HOST]", file=sys.stderr)
+        print("usage: python3 job.py UUID PORT [HOST] [--tls]", file=sys.stderr)
         return 2
     uuid, port = argv[1], int(argv[2])
     host = argv[3] if len(argv) > 3 else "127.0.0.1"
 
-    print(f"connecting to {host}:{port}")
-    # timeout: a reply that takes longer than 10 s is an error.
-    with socket.create_connection((host, port), timeout=10) as sock:
+    print(f"connecting to {host}:{port}" + (" over TLS" if tls else ""))
+    with connect(host, port, tls) as sock:
         replies = sock.makefile("r", encoding="utf-8", newline="\n")
         for step in range(1, 11):
             message = {

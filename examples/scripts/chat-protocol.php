@@ -7,7 +7,12 @@
 //     make run PORT=8123 ARGS="--app /ws/chat='php examples/scripts/chat-protocol.php'"
 //
 // and open http://labhost:8123/chat.html. wslab's own chat app answers
-// /ws/chat otherwise; this script replaces it there.
+// /ws/chat otherwise; this script replaces it there. Two differences remain,
+// both Ratchet's and PHP's: a Ratchet component gets binary messages as
+// plain strings, so a binary `{"type":"users"}` is answered like a text one
+// (the built-in app says `bad_json`), and json_decode refuses a lone
+// surrogate escape ("\ud83d", half an emoji) that the built-in app reads
+// as U+FFFD.
 require __DIR__ . '/vendor/autoload.php';
 
 use Ratchet\ConnectionInterface;

@@ -8,7 +8,7 @@ then in a browser console on http://labhost:8123/:
 
     ws = new WebSocket('ws://' + location.host + '/chat?name=Ann');
     ws.onmessage = (e) => console.log(e.data);
-    ws.send('hi all');
+    ws.onopen = () => ws.send('hi all');
 
 wslab writes one JSON object per line on stdin (hello, open, message,
 close, error) and reads one per line on stdout (send, broadcast, close,

@@ -6,7 +6,7 @@
 
 const { test, before, after } = require('node:test');
 const assert = require('node:assert/strict');
-const { execFileSync } = require('node:child_process');
+const { execFile, execFileSync } = require('node:child_process');
 const fs = require('node:fs');
 const os = require('node:os');
 const path = require('node:path');
@@ -15,8 +15,9 @@ const { startServer, ROOT } = require('./lib/server');
 
 let browser;
 let server;
+let certs;
 before(async () => {
-  const certs = fs.mkdtempSync(path.join(process.env.WSLAB_E2E_TMP || os.tmpdir(), 'certs-'));
+  certs = fs.mkdtempSync(path.join(process.env.WSLAB_E2E_TMP || os.tmpdir(), 'certs-'));
   execFileSync('sh', [path.join(ROOT, '.ci', 'make-cert.sh'), certs], { stdio: 'ignore' });
   server = await startServer({
     args: ['--tls-cert', path.join(certs, 'cert.pem'), '--tls-key', path.join(certs, 'key.pem')],
@@ -56,5 +57,37 @@ test('tls: two users chat over https and wss', async () => {
     problems.assertNone();
   } finally {
     for (const { context } of pages) await context.close();
+  }
+});
+
+test('tls: the relay page shows jobs that speak TLS, and its job command moves the page to 100 %', async () => {
+  const problems = new Problems();
+  const context = await browser.newContext({ viewport: { width: 900, height: 640 } });
+  context.setDefaultTimeout(15000);
+  try {
+    const page = await context.newPage();
+    problems.attach(page, 'relay');
+    await page.goto(server.url + '/relay.html');
+    await waitState(page, 'open');
+    await page.locator('#registered[data-registered="true"]').waitFor();
+    const uuid = await page.locator('#uuid').textContent();
+    const port = new URL(page.url()).port;
+    const command = await page.locator('#cmd-sh').textContent();
+    assert.equal(command, 'sh examples/backend/job.sh ' + uuid + ' ' + port + ' --tls');
+    assert.match(await page.locator('#cmd-curl').textContent(), /^curl --cacert certs\/cert\.pem .* https:\/\//);
+    // Run as the page says, from the project directory; the certificate is
+    // this test's, not certs/cert.pem, so WSLAB_CA names it.
+    await new Promise((resolve, reject) => {
+      execFile('sh', command.split(' ').slice(1), {
+        cwd: ROOT, timeout: 60000, env: { ...process.env, WSLAB_CA: path.join(certs, 'cert.pem') },
+      }, (err, stdout, stderr) => {
+        if (err) reject(new Error('job.sh failed: ' + err.message + '\nstdout:\n' + stdout + '\nstderr:\n' + stderr));
+        else resolve();
+      });
+    });
+    await page.locator('#progress-text').filter({ hasText: /^100 %/ }).waitFor();
+    problems.assertNone();
+  } finally {
+    await context.close();
   }
 });
