@@ -2,7 +2,7 @@
 
 mod support;
 
-use std::io::{self, BufRead, BufReader, Write};
+use std::io::{self, BufRead, BufReader, Read, Write};
 use std::net::{SocketAddr, TcpStream};
 use std::path::Path;
 use std::process::{Command, Stdio};
@@ -591,10 +591,25 @@ fn post_api_relay_takes_a_chunked_body_as_python_and_node_stream_it() {
 #[test]
 fn post_api_relay_without_a_body_is_400_and_at_most_64_kib() {
     let server = TestServer::start();
-    // No Content-Length and no Transfer-Encoding: no body (RFC 9112 §6.3), whatever follows.
-    let r = http(server.addr, "POST /api/relay HTTP/1.1\r\nHost: test\r\n\r\n{}");
+    // No Content-Length and no Transfer-Encoding: no body (RFC 9112 §6.3).
+    let r = http(server.addr, "POST /api/relay HTTP/1.1\r\nHost: test\r\n\r\n");
     assert_eq!(r.status, 400);
     assert!(r.json()["error"].as_str().unwrap().contains("the body is empty"), "{}", r.text());
+    // ...and what follows such a head is not its body: a hand-written
+    // request that forgot its length hears so.
+    let r = http(server.addr, "POST /api/relay HTTP/1.1\r\nHost: test\r\n\r\n{\"opcode\":\"x\"}");
+    assert_eq!(r.status, 411);
+    assert!(r.json()["error"].as_str().unwrap().contains("add Content-Length"), "{}", r.text());
+    // A body that stops coming: 408, in JSON like every answer of /api/relay.
+    let quick = TestServer::with(|c| c.handshake_timeout = Duration::from_millis(500));
+    let mut stalled = std::net::TcpStream::connect(quick.addr).unwrap();
+    stalled.write_all(b"POST /api/relay HTTP/1.1\r\nHost: test\r\nContent-Length: 50\r\n\r\n{\"opc").unwrap();
+    let mut answer = Vec::new();
+    stalled.set_read_timeout(Some(support::WAIT)).unwrap();
+    let _ = stalled.read_to_end(&mut answer);
+    let r = support::parse_response(&answer);
+    assert_eq!(r.status, 408, "{}", r.head);
+    assert!(r.json()["error"].as_str().unwrap().contains("did not all arrive"), "{}", r.text());
     // A method the route does not take is 405 before anything about the body.
     let r = http(server.addr, "POST /api/status HTTP/1.1\r\nHost: test\r\n\r\n");
     assert_eq!(r.status, 405);

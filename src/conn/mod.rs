@@ -158,7 +158,7 @@ fn serve(socket: TcpStream, peer: SocketAddr, server: &Arc<Shared>) -> Result<Op
             // (A plain request with a malformed head gets its 400 from `respond`.)
             Peer::Http(req) if req.is_upgrade() => {
                 if let Err(bad) = req.body() {
-                    return refuse(stream, bad.status, &format!("bad request: {}", bad.why)).map(|()| None);
+                    return refuse(stream, bad.status, &bad.line()).map(|()| None);
                 }
                 return Ok(Some(Box::new(UpgradeRequest { stream, buf, req })));
             }

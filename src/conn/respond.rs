@@ -27,7 +27,7 @@ pub(crate) fn respond(mut stream: Stream, buf: Vec<u8>, req: Request, server: &S
             allow,
             Response::json(bad.status, &serde_json::json!({"ok": false, "error": bad.why})),
         ),
-        Err(bad) => Response::text(bad.status, &format!("bad request: {}", bad.why)),
+        Err(bad) => Response::text(bad.status, &bad.line()),
         Ok(_) if api && cors::forbidden_write(&req, allow).is_some() => {
             let origin = cors::forbidden_write(&req, allow).unwrap_or_default();
             log::warn!(
@@ -80,6 +80,13 @@ fn read_body(
     timeout: Duration,
 ) -> Result<Vec<u8>, Response> {
     let mut body = match framing {
+        // Bytes after a head that frames no body are not a body (RFC 9112
+        // §6.3): a hand-written request that forgot its Content-Length.
+        Body::Empty if !already.is_empty() && matches!(req.method(), "POST" | "PUT") => {
+            let error = "the request has no Content-Length (or Transfer-Encoding: chunked), so what follows \
+                         its head is not its body: add Content-Length: <bytes>";
+            return Err(Response::json(411, &serde_json::json!({"ok": false, "error": error})));
+        }
         Body::Empty => return Ok(Vec::new()),
         Body::Length(n) if n > MAX_BODY => return Err(too_large()),
         Body::Length(n) => Taking::Length { body: Vec::with_capacity(n), length: n },
@@ -96,9 +103,14 @@ fn read_body(
     while !complete {
         complete = match stream.read_until(&mut chunk, deadline) {
             Err(e) if matches!(e.kind(), io::ErrorKind::TimedOut | io::ErrorKind::WouldBlock) => {
-                return Err(Response::text(400, "request body timed out"))
+                let error =
+                    format!("the request body did not all arrive within {timeout:?} (--handshake-timeout)");
+                return Err(Response::json(408, &serde_json::json!({"ok": false, "error": error})));
             }
-            Ok(0) | Err(_) => return Err(Response::text(400, "request body incomplete")),
+            Ok(0) | Err(_) => {
+                let error = "the request body ended before its Content-Length (or its last chunk)";
+                return Err(Response::json(400, &serde_json::json!({"ok": false, "error": error})));
+            }
             Ok(n) => body.take(&chunk[..n])?,
         };
     }

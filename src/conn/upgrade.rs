@@ -113,6 +113,9 @@ pub fn check(req: &Request, routes: &Routes, allow_origins: &[String]) -> Result
     let Some(key) = req.header("Sec-WebSocket-Key").filter(|k| !k.is_empty()) else {
         return Err(refuse(400, "missing Sec-WebSocket-Key"));
     };
+    if req.headers().filter(|(n, _)| n.eq_ignore_ascii_case("Sec-WebSocket-Key")).count() > 1 {
+        return Err(refuse(400, "more than one Sec-WebSocket-Key (RFC 6455 §11.3.1)"));
+    }
     if !is_key(key) {
         return Err(refuse(
             400,
@@ -230,7 +233,13 @@ mod tests {
             let req = with_key(good);
             assert_eq!(status(check(&req, &routes(), &[])), 101, "{good:?}");
         }
+        let twice = head(&format!(
+            "GET /ws/echo HTTP/1.1\r\nHost: x\r\nUpgrade: websocket\r\nConnection: Upgrade\r\n\
+             Sec-WebSocket-Version: 13\r\nSec-WebSocket-Key: {KEY}\r\nSec-WebSocket-Key: {KEY}\r\n\r\n"
+        ));
+        assert_eq!(status(check(&twice, &routes(), &[])), 400);
         for bad in [
+            "dGhlIHNhbXBsZS1ub25jZ-==",
             "abc",
             "x3JJHMbDL1EzLkh9GBhXDw=",
             "x3JJHMbDL1EzLkh9GBhXDw",

@@ -53,6 +53,14 @@ pub struct Malformed {
     pub why: &'static str,
 }
 
+impl Malformed {
+    /// The plain-text body: `bad request: ...`, or `not implemented: ...` for a 501.
+    pub fn line(&self) -> String {
+        let what = if self.status == 501 { "not implemented" } else { "bad request" };
+        format!("{what}: {}", self.why)
+    }
+}
+
 impl Request {
     /// A request head of `method`, `target` and `headers` (name, value), `head_len` bytes long.
     pub fn new<'a>(
@@ -173,36 +181,57 @@ impl Request {
     /// that does not end in `chunked` (400), one other than `chunked` (501).
     pub fn body(&self) -> Result<Body, Malformed> {
         let bad = |why| Err(Malformed { status: 400, why });
-        match self.values("Host").count() {
-            0 if self.version >= 1 => return bad("HTTP/1.1 needs a Host header"),
-            0 | 1 => {}
-            _ => return bad("more than one Host header"),
+        let mut hosts = self.values("Host");
+        match (hosts.next(), hosts.next()) {
+            (None, _) if self.version >= 1 => return bad("HTTP/1.1 needs a Host header (Host: name:port)"),
+            (Some(host), None) if !is_host(host) => return bad("a Host header that is not a host and port"),
+            (_, None) => {}
+            (_, Some(_)) => return bad("more than one Host header"),
         }
         let Ok(length) = self.content_length() else { return bad("malformed Content-Length") };
-        let mut codings = self
+        if self.values("Transfer-Encoding").next().is_none() {
+            return Ok(length.map_or(Body::Empty, Body::Length));
+        }
+        let codings: Vec<&[u8]> = self
             .values("Transfer-Encoding")
             .flat_map(|v| v.split(|&b| b == b','))
             .map(|c| c.trim_ascii())
             .filter(|c| !c.is_empty())
-            .peekable();
-        if codings.peek().is_none() {
-            return Ok(length.map_or(Body::Empty, Body::Length));
-        }
-        let codings: Vec<&[u8]> = codings.collect();
+            .collect();
         if length.is_some() {
             return bad("both Content-Length and Transfer-Encoding");
         }
         if self.version == 0 {
             return bad("Transfer-Encoding in an HTTP/1.0 request");
         }
-        if !codings.last().is_some_and(|c| c.eq_ignore_ascii_case(b"chunked")) {
+        let chunked = |c: &[u8]| c.eq_ignore_ascii_case(b"chunked");
+        if !codings.last().is_some_and(|c| chunked(c)) {
             return bad("Transfer-Encoding that does not end in chunked");
+        }
+        if codings.iter().filter(|c| chunked(c)).count() > 1 {
+            return bad("chunked more than once in Transfer-Encoding");
         }
         if codings.len() > 1 {
             return Err(Malformed { status: 501, why: "only Transfer-Encoding: chunked is understood" });
         }
         Ok(Body::Chunked)
     }
+}
+
+/// Whether a `Host` value is a host with an optional port (RFC 9112 §3.2:
+/// anything else is a 400): no spaces or lists, a port of 1 to 65535.
+fn is_host(value: &[u8]) -> bool {
+    let Ok(value) = std::str::from_utf8(value) else { return false };
+    let value = value.trim_matches([' ', '\t']);
+    if value.bytes().any(|b| b.is_ascii_whitespace() || b.is_ascii_control() || b == b',' || b == b'/') {
+        return false;
+    }
+    // `[::1]:8123`, `lab:8123`, `lab`: the port is after the last colon outside brackets.
+    let port = match value.rfind(':') {
+        Some(i) if !value[i..].contains(']') => Some(&value[i + 1..]),
+        _ => None,
+    };
+    port.is_none_or(|p| p.bytes().all(|b| b.is_ascii_digit()) && p.parse::<u16>().is_ok_and(|p| p > 0))
 }
 
 /// What follows `http://` or `https://` (any case) in an absolute-form target.
@@ -288,6 +317,8 @@ pub fn reason(status: u16) -> &'static str {
         403 => "Forbidden",
         404 => "Not Found",
         405 => "Method Not Allowed",
+        408 => "Request Timeout",
+        411 => "Length Required",
         413 => "Content Too Large",
         426 => "Upgrade Required",
         431 => "Request Header Fields Too Large",
@@ -368,6 +399,15 @@ mod tests {
         assert_eq!(status(head(0, &[("Transfer-Encoding", "chunked")])), Err(400));
         assert_eq!(status(head(1, &[host, ("Transfer-Encoding", "chunked, gzip")])), Err(400));
         assert_eq!(status(head(1, &[host, ("Transfer-Encoding", "gzip")])), Err(400));
+        assert_eq!(status(head(1, &[host, ("Transfer-Encoding", "chunked, chunked")])), Err(400));
+        assert_eq!(status(head(1, &[host, ("Transfer-Encoding", ""), ("Content-Length", "5")])), Err(400));
+        assert_eq!(status(head(1, &[host, ("Transfer-Encoding", "")])), Err(400), "an empty coding");
+        for good in ["lab", "lab:8123", "10.0.0.7:80", "[::1]:8123", "[::1]", "xn--bcher-kva.example"] {
+            assert_eq!(head(1, &[("Host", good)]).body(), Ok(Body::Empty), "{good}");
+        }
+        for bad in ["a, b", "a b", "x:99999", "x:0", "x:", "x:8o", "a/b"] {
+            assert_eq!(status(head(1, &[("Host", bad)])), Err(400), "{bad}");
+        }
         assert_eq!(status(head(1, &[host, ("Transfer-Encoding", "gzip, chunked")])), Err(501));
         assert_eq!(
             status(head(1, &[host, ("Transfer-Encoding", "gzip"), ("Transfer-Encoding", "chunked")])),
