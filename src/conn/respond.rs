@@ -20,16 +20,13 @@ pub(crate) fn respond(mut stream: Stream, buf: Vec<u8>, req: Request, server: &S
     let head_only = req.method() == "HEAD";
     let api = req.path().starts_with("/api/");
     let allow = &server.config.allow_origins;
+    let forbidden = if api { cors::forbidden_write(&req, allow) } else { None };
     let response = match req.body() {
         // A malformed head leaves the end of the request unknown: answer and close.
-        Err(bad) if api => cors::apply(
-            &req,
-            allow,
-            Response::json(bad.status, &serde_json::json!({"ok": false, "error": bad.why})),
-        ),
+        Err(bad) if api => cors::apply(&req, allow, json_error(bad.status, bad.why)),
         Err(bad) => Response::text(bad.status, &bad.line()),
-        Ok(_) if api && cors::forbidden_write(&req, allow).is_some() => {
-            let origin = cors::forbidden_write(&req, allow).unwrap_or_default();
+        Ok(_) if forbidden.is_some() => {
+            let origin = forbidden.unwrap_or_default();
             log::warn!(
                 "{}: {} {} from origin {origin:?} refused (not in --allow-origin), 403",
                 peer(&stream),
@@ -38,7 +35,7 @@ pub(crate) fn respond(mut stream: Stream, buf: Vec<u8>, req: Request, server: &S
             );
             let error =
                 format!("origin {origin} is not allowed here: start wslab with --allow-origin {origin}");
-            cors::apply(&req, allow, Response::json(403, &serde_json::json!({"ok": false, "error": error})))
+            cors::apply(&req, allow, json_error(403, error))
         }
         Ok(framing) if api => {
             let timeout = server.config.handshake_timeout;
@@ -85,7 +82,7 @@ fn read_body(
         Body::Empty if !already.is_empty() && matches!(req.method(), "POST" | "PUT") => {
             let error = "the request has no Content-Length (or Transfer-Encoding: chunked), so what follows \
                          its head is not its body: add Content-Length: <bytes>";
-            return Err(Response::json(411, &serde_json::json!({"ok": false, "error": error})));
+            return Err(json_error(411, error));
         }
         Body::Empty => return Ok(Vec::new()),
         Body::Length(n) if n > MAX_BODY => return Err(too_large()),
@@ -105,11 +102,11 @@ fn read_body(
             Err(e) if matches!(e.kind(), io::ErrorKind::TimedOut | io::ErrorKind::WouldBlock) => {
                 let error =
                     format!("the request body did not all arrive within {timeout:?} (--handshake-timeout)");
-                return Err(Response::json(408, &serde_json::json!({"ok": false, "error": error})));
+                return Err(json_error(408, error));
             }
             Ok(0) | Err(_) => {
                 let error = "the request body ended before its Content-Length (or its last chunk)";
-                return Err(Response::json(400, &serde_json::json!({"ok": false, "error": error})));
+                return Err(json_error(400, error));
             }
             Ok(n) => body.take(&chunk[..n])?,
         };
@@ -139,10 +136,7 @@ impl Taking {
             Taking::Chunked(d) => match d.feed(bytes) {
                 Ok(done) => Ok(done.is_some()),
                 Err(ChunkError::TooLarge) => Err(too_large()),
-                Err(ChunkError::Malformed(why)) => Err(Response::json(
-                    400,
-                    &serde_json::json!({"ok": false, "error": format!("bad request: {why}")}),
-                )),
+                Err(ChunkError::Malformed(why)) => Err(json_error(400, format!("bad request: {why}"))),
             },
         }
     }
@@ -150,7 +144,7 @@ impl Taking {
 
 /// `413` for a body over [`MAX_BODY`].
 fn too_large() -> Response {
-    Response::json(413, &serde_json::json!({"ok": false, "error": format!("body over {MAX_BODY} bytes")}))
+    json_error(413, format!("body over {MAX_BODY} bytes"))
 }
 
 /// The peer's address, for the log.
@@ -163,4 +157,9 @@ fn peer(stream: &Stream) -> String {
 fn is_inspector_page(req: &Request, www: &std::path::Path) -> bool {
     let page = files::resolve(www, "/inspect.html").ok();
     page.is_some() && files::resolve(www, req.path()).ok() == page
+}
+
+/// An `/api` error answer: `{"ok":false,"error":error}`.
+fn json_error(status: u16, error: impl Into<String>) -> Response {
+    Response::json(status, &serde_json::json!({"ok": false, "error": error.into()}))
 }
