@@ -278,6 +278,39 @@ namespace Ratchet\Http {
     }
 }
 
+namespace Ratchet\RFC6455\Messaging {
+    /** A WebSocket frame of ratchet/rfc6455, as course code builds one to send binary: new Frame($bytes, true, Frame::OP_BINARY). */
+    class Frame
+    {
+        const OP_CONTINUE = 0;
+        const OP_TEXT = 1;
+        const OP_BINARY = 2;
+        const OP_CLOSE = 8;
+        const OP_PING = 9;
+        const OP_PONG = 10;
+
+        /** @var string */
+        private $payload;
+        /** @var bool */
+        private $final;
+        /** @var int */
+        private $opcode;
+
+        public function __construct($payload = null, $final = true, $opcode = 1)
+        {
+            $this->payload = (string) $payload;
+            $this->final = (bool) $final;
+            $this->opcode = (int) $opcode;
+        }
+
+        public function getPayload() { return $this->payload; }
+        public function getContents() { return $this->payload; }
+        public function getOpcode() { return $this->opcode; }
+        public function isFinal() { return $this->final; }
+        public function getPayloadLength() { return strlen($this->payload); }
+    }
+}
+
 namespace Ratchet\WebSocket {
     /** A component that names the subprotocols it speaks (wslab does not negotiate them). */
     interface WsServerInterface
@@ -387,12 +420,43 @@ namespace Wslab {
             if ($this->closed) {
                 return $this;
             }
+            if ($data instanceof \Ratchet\RFC6455\Messaging\Frame) {
+                return $this->sendFrame($data);
+            }
             if ($data === Runtime::$data) {
                 Runtime::$ids[] = $this->resourceId;
             } else {
                 Runtime::group($this->resourceId, (string) $data);
             }
             return $this;
+        }
+
+        /** A Frame of ratchet/rfc6455: text or binary as its opcode says (control frames are wslab's). */
+        private function sendFrame(\Ratchet\RFC6455\Messaging\Frame $frame)
+        {
+            $payload = (string) $frame->getPayload();
+            switch ($frame->getOpcode()) {
+                case \Ratchet\RFC6455\Messaging\Frame::OP_BINARY:
+                    Runtime::flush();
+                    Runtime::write(['type' => 'send', 'to' => [$this->resourceId], 'binary' => base64_encode($payload)]);
+                    break;
+                case \Ratchet\RFC6455\Messaging\Frame::OP_TEXT:
+                    Runtime::group($this->resourceId, $payload);
+                    break;
+                case \Ratchet\RFC6455\Messaging\Frame::OP_CLOSE:
+                    $this->close(strlen($payload) >= 2 ? unpack('n', $payload)[1] : 1000);
+                    break;
+                default:
+                    // Pings, pongs and continuations: wslab frames and answers those itself.
+                    break;
+            }
+            return $this;
+        }
+
+        /** wslab: the client is gone (or going: the server closes it); later send() and close() do nothing, as in Ratchet. */
+        public function markGone()
+        {
+            $this->closed = true;
         }
 
         public function close($code = 1000)
@@ -767,6 +831,9 @@ namespace Wslab {
                     case 'error':
                         if (isset(self::$conns[$id])) {
                             [$conn, $component] = self::$conns[$id];
+                            // The server closes it (its close event follows): what
+                            // onError sends or closes would reach nobody.
+                            $conn->markGone();
                             self::hook($component, $conn, function () use ($component, $conn, $event) {
                                 $component->onError($conn, new \Exception($event['error']));
                             });
@@ -776,6 +843,7 @@ namespace Wslab {
                         if (isset(self::$conns[$id])) {
                             [$conn, $component] = self::$conns[$id];
                             unset(self::$conns[$id]);
+                            $conn->markGone();
                             self::hook($component, $conn, function () use ($component, $conn) { $component->onClose($conn); });
                         }
                         break;

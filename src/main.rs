@@ -95,6 +95,11 @@ fn ratchet(args: &[String]) -> Result<String, String> {
         );
     };
     let dir = std::path::Path::new(dir);
+    // A new project's folder is made, as `composer require` would.
+    if !dir.exists() {
+        std::fs::create_dir_all(dir)
+            .map_err(|e| format!("{}: cannot create the folder: {e}", dir.display()))?;
+    }
     if !dir.is_dir() {
         return Err(format!("{}: not a folder", dir.display()));
     }

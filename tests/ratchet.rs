@@ -495,3 +495,82 @@ fn decorators_close_codes_raw_stdout_and_exit_behave_as_on_ratchet() {
     last.send("last words");
     assert_eq!(last.recv_text(), "going down", "what a hook sent before exit() still goes out");
 }
+
+const TUTORIAL_ERRORS: &str = r#"<?php
+require __DIR__ . '/vendor/autoload.php';
+
+use Ratchet\ConnectionInterface;
+use Ratchet\MessageComponentInterface;
+use Ratchet\RFC6455\Messaging\Frame;
+
+class Chat implements MessageComponentInterface {
+    public function onOpen(ConnectionInterface $conn) {}
+    public function onMessage(ConnectionInterface $from, $msg) {
+        if ($msg === 'frame') {
+            $from->send(new Frame("\x01\x02\xff", true, Frame::OP_BINARY));
+            $from->send(new Frame('as text', true, Frame::OP_TEXT));
+            return;
+        }
+        $from->send("marker");
+    }
+    public function onClose(ConnectionInterface $conn) {
+        $conn->close(); // some course code does this too
+    }
+    public function onError(ConnectionInterface $conn, \Exception $e) {
+        // The tutorial's onError.
+        $conn->send('error: ' . $e->getMessage());
+        $conn->close();
+    }
+}
+
+$server = Ratchet\Server\IoServer::factory(new Ratchet\Http\HttpServer(new Ratchet\WebSocket\WsServer(new Chat())), 8080);
+$server->run();
+"#;
+
+#[test]
+fn a_binary_frame_goes_out_binary_and_the_tutorials_on_error_close_is_quiet() {
+    if !php_available() {
+        return;
+    }
+    let dir = project("ratchet-errors", &[("server.php", TUTORIAL_ERRORS)]);
+    let data = TempDir::new("ratchet-errors-data");
+    let app = format!("/x=php '{}'", dir.path().join("server.php").display());
+    let mut child = support::Child::start(&["--app", &app, "--data", data.path().to_str().unwrap()]);
+    let mut a = support::Ws::connect(child.addr(), "/x");
+    a.send("frame");
+    assert_eq!(a.recv(), tungstenite::Message::binary(vec![1u8, 2, 255]));
+    assert_eq!(a.recv_text(), "as text");
+    // A client that breaks the protocol: its onError sends and closes, its
+    // onClose closes again; the server closed it already, so nothing of
+    // that is a "command for an unknown client".
+    let mut bad = support::raw_ws(child.addr(), "/x");
+    std::io::Write::write_all(&mut bad, &support::client_frame(1, &[0xff, 0xfe])).unwrap();
+    let close =
+        std::iter::from_fn(|| support::read_frame(&mut bad)).find(|f| f.opcode == 8).expect("a close");
+    assert_eq!(&close.payload[..2], &1007u16.to_be_bytes());
+    // The child heard of it (error, close) before this client opened: its
+    // answer comes after whatever it wrote for the broken one.
+    let mut b = support::Ws::connect(child.addr(), "/x");
+    b.send("after");
+    assert_eq!(b.recv_text(), "marker");
+    b.close();
+    child.wait_line("closed: /x (1005)");
+    let log = child.log_now().join("\n");
+    assert!(log.contains("invalid UTF-8"), "{log}");
+    assert!(!log.contains("unknown client"), "{log}");
+}
+
+#[test]
+fn wslab_ratchet_makes_a_new_projects_folder_as_composer_would() {
+    let dir = TempDir::new("ratchet-new");
+    let project = dir.path().join("new-project");
+    let out = Command::new(env!("CARGO_BIN_EXE_wslab")).arg("ratchet").arg(&project).output().unwrap();
+    assert!(out.status.success(), "{}", String::from_utf8_lossy(&out.stderr));
+    assert!(project.join("vendor/autoload.php").is_file());
+    // A file where the folder should be is still refused, in one line.
+    let file = dir.path().join("a-file");
+    std::fs::write(&file, "x").unwrap();
+    let out = Command::new(env!("CARGO_BIN_EXE_wslab")).arg("ratchet").arg(&file).output().unwrap();
+    assert_eq!(out.status.code(), Some(1));
+    assert!(String::from_utf8_lossy(&out.stderr).contains("not a folder"));
+}

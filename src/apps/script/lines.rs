@@ -95,11 +95,17 @@ pub fn parse(line: &str) -> Result<Command, String> {
         }
         "close" => {
             let id = id("id").ok_or("close needs an \"id\"")?;
-            let code = match value.get("code").and_then(Value::as_u64) {
-                None => 1000,
+            let code = match value.get("code") {
+                None | Some(Value::Null) => 1000,
                 // What RFC 6455 lets an endpoint send (1004-1006 and 1015 are never sent).
-                Some(c @ (1000..=1003 | 1007..=1011 | 3000..=4999)) => c as u16,
-                Some(c) => return Err(format!("close code {c}: use 1000-1003, 1007-1011 or 3000-4999")),
+                Some(c) => match c.as_u64() {
+                    Some(c @ (1000..=1003 | 1007..=1011 | 3000..=4999)) => c as u16,
+                    _ => {
+                        return Err(format!(
+                            "close code {c}: use a number, 1000-1003, 1007-1011 or 3000-4999"
+                        ))
+                    }
+                },
             };
             let reason = value.get("reason").and_then(Value::as_str).unwrap_or("").to_string();
             Ok(Command::Close { id, code, reason })
@@ -210,6 +216,9 @@ mod tests {
             Ok(Command::Close { id: 5, code: 1000, reason: String::new() })
         );
         assert!(parse(r#"{"type":"close","id":5,"code":1005}"#).is_err());
+        // A code that is not a whole number is refused too, not read as 1000.
+        assert!(parse(r#"{"type":"close","id":5,"code":"4000"}"#).is_err());
+        assert!(parse(r#"{"type":"close","id":5,"code":4000.5}"#).is_err());
         assert!(parse(r#"{"type":"broadcast","text":"x","except":"a"}"#).is_err(), "not to everyone instead");
         assert_eq!(
             parse(r#"{"type":"close","id":5,"code":1003}"#),

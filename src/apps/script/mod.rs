@@ -22,7 +22,7 @@ use std::sync::Arc;
 use std::thread;
 use std::time::{Duration, Instant};
 
-use log::{error, info, warn};
+use log::{debug, error, info, warn};
 
 use crate::app::{App, ClientId, Ctx, Message, Notifier, Registration};
 use crate::config::{Config, ScriptSpec};
@@ -77,6 +77,10 @@ pub struct ScriptApp {
     untold: HashSet<ClientId>,
     /// The longest command line taken from the child.
     max_line: usize,
+    /// Whether a command for a client that is gone was logged at warn level
+    /// already (the later ones go at debug: a client may leave while the
+    /// child answers it, which the child cannot avoid).
+    warned_gone: bool,
 }
 
 impl ScriptApp {
@@ -99,6 +103,7 @@ impl ScriptApp {
             notifier: None,
             tracing: Arc::default(),
             untold: HashSet::new(),
+            warned_gone: false,
             max_line,
         })
     }
@@ -191,6 +196,20 @@ impl ScriptApp {
         }
     }
 
+    /// Logs a command skipped because its client is gone (or never was):
+    /// the first at warn level, with why, the later ones at debug.
+    fn skipped(&mut self, what: std::fmt::Arguments) {
+        if std::mem::replace(&mut self.warned_gone, true) {
+            debug!("app {}: {what}", self.path);
+        } else {
+            warn!(
+                "app {}: {what} (a client that left while the app answered it, or an id that never was one; \
+                 more of these are logged at debug level)",
+                self.path
+            );
+        }
+    }
+
     fn run(&mut self, ctx: &mut Ctx, command: Command) {
         match command {
             Command::Hello(version) if version == lines::VERSION => {
@@ -205,7 +224,7 @@ impl ScriptApp {
                 // Unknown ids are rare: only then is the list split.
                 if !to.iter().all(|&id| ctx.is_open(id)) {
                     let unknown: Vec<ClientId> = to.iter().copied().filter(|&id| !ctx.is_open(id)).collect();
-                    warn!("app {}: send to unknown clients {unknown:?} skipped", self.path);
+                    self.skipped(format_args!("send to unknown clients {unknown:?} skipped"));
                 }
                 ctx.send_to(&to, message);
             }
@@ -219,7 +238,7 @@ impl ScriptApp {
                 if ctx.is_open(id) {
                     ctx.close_with(id, code, &reason);
                 } else {
-                    warn!("app {}: close of unknown client {id} skipped", self.path);
+                    self.skipped(format_args!("close of unknown client {id} skipped"));
                 }
             }
             Command::Log { level, message } => {
